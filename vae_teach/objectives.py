@@ -1,0 +1,108 @@
+"""The ELBO and the importance-weighted bound (notebook 07; used by 01, 09, 10 and the benchmark).
+
+For one example x, with q = q_phi(z|x):
+
+    ELBO(x) = E_q[ log p_theta(x|z) ] - KL(q || p(z)) = -(D + R)
+    D (distortion) = -E_q[ log p_theta(x|z) ]      (Monte Carlo, ``n_samples`` draws)
+    R (rate)       =  KL(q || p(z))                 (closed form, Gaussian)
+
+    IWAE_k(x) = E[ log (1/k) sum_i p_theta(x, z_i) / q(z_i|x) ],  z_i ~ q  (Burda et al., 2016)
+
+ELBO = IWAE_1 <= IWAE_k <= IWAE_{k+1} <= log p_theta(x).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .distributions import gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
+from .utils import check_positive_float, check_positive_int, check_tensor
+
+# How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
+IWAE_CHUNK_ELEMENTS = 2 ** 24
+
+
+class ELBOTerms(NamedTuple):
+    """Per-example ELBO and its two parts, each [N], in nats: elbo = -(distortion + rate)."""
+    elbo: torch.Tensor
+    distortion: torch.Tensor
+    rate: torch.Tensor
+
+
+def _bernoulli_ll_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """x l - softplus(l) summed over the last dimension, without input checks (hot loops)."""
+    return (x * logits - F.softplus(logits)).sum(dim=-1)
+
+
+def _check_model_input(model, x: torch.Tensor) -> None:
+    check_tensor("x", x, ndim=2)
+    input_dim = getattr(model, "input_dim", x.shape[1])
+    if x.shape[1] != input_dim:
+        raise ValueError(f"x must have {input_dim} columns (the model's input_dim), got {x.shape[1]}")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
+                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+
+
+def elbo_terms(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
+               generator: torch.Generator | None = None) -> ELBOTerms:
+    """The per-example ELBO with its distortion D and rate R (all [N]); gradients flow through.
+
+    D is averaged over ``n_samples`` reparameterized draws z ~ q(z|x); R is exact.  With
+    ``beta`` != 1 the first field is the beta-VAE objective -(D + beta R) instead of the ELBO.
+    """
+    _check_model_input(model, x)
+    n_samples = check_positive_int("n_samples", n_samples)
+    beta = check_positive_float("beta", beta, allow_zero=True)
+    return _elbo_terms_unchecked(model, x, n_samples, beta, generator)
+
+
+def _elbo_terms_unchecked(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
+                          generator: torch.Generator | None = None) -> ELBOTerms:
+    """``elbo_terms`` without the input checks, for the training loop (x is checked once)."""
+    mu, logvar = model._encode(x) if hasattr(model, "_encode") else model.encode(x)
+    std = torch.exp(0.5 * logvar)
+    if n_samples == 1:
+        z = mu + std * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        distortion = -_bernoulli_ll_fast(model.decoder(z), x)
+    else:
+        eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
+        z = mu + std * eps                                   # [S, N, latent]
+        distortion = -_bernoulli_ll_fast(model.decoder(z), x).mean(dim=0)
+    rate = gaussian_kl_unchecked(mu, logvar)
+    return ELBOTerms(-(distortion + beta * rate), distortion, rate)
+
+
+def elbo(model, x: torch.Tensor, n_samples: int = 1, *, return_terms: bool = False,
+         generator: torch.Generator | None = None):
+    """The per-example ELBO, shape [N], in nats.  ``return_terms=True`` gives ``ELBOTerms``
+    (elbo, distortion, rate) instead."""
+    terms = elbo_terms(model, x, n_samples, generator=generator)
+    return terms if return_terms else terms.elbo
+
+
+def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
+               chunk_elements: int = IWAE_CHUNK_ELEMENTS) -> torch.Tensor:
+    """The importance-weighted bound IWAE_k per example, shape [N], in nats (no gradients).
+
+    Batched over examples so that at most ``chunk_elements`` decoder outputs live at once, and
+    combined with log-mean-exp so that k = 1000 importance weights never under- or overflow.
+    """
+    _check_model_input(model, x)
+    k = check_positive_int("k", k)
+    input_dim = x.shape[1]
+    per_chunk = max(1, chunk_elements // (k * input_dim))
+    bounds = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], per_chunk):
+            xb = x[start:start + per_chunk]
+            mu, logvar = model.encode(xb)
+            eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps          # [k, n, latent]
+            log_px_given_z = _bernoulli_ll_fast(model.decoder(z), xb)
+            log_weights = log_px_given_z + standard_normal_log_prob(z) \
+                - gaussian_log_prob(z, mu, logvar)           # [k, n]
+            bounds.append(log_mean_exp(log_weights, dim=0))
+    return torch.cat(bounds)

@@ -1,0 +1,143 @@
+"""One look for the whole course: style, image grids, training curves, latent scatters.
+
+``use_style()`` is called once per notebook (by ``vae_teach.setup``).  Figures are sized to be
+readable on a projector.
+"""
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+PALETTE = "colorblind"
+
+
+def use_style() -> None:
+    """The course's plot style: seaborn's whitegrid theme with the colour-blind palette."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=1.1)
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7, 4),
+                                "axes.titleweight": "bold", "image.interpolation": "nearest",
+                                "figure.constrained_layout.use": True})
+
+
+def label_colors(n: int = 10) -> list:
+    """n distinguishable colour-blind-safe colours (for the ten digit classes)."""
+    return sns.color_palette(PALETTE, n)
+
+
+def _as_images(images, image_shape=(28, 28)) -> np.ndarray:
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 1:
+        images = images[None]
+    if images.ndim == 2:
+        images = images.reshape(len(images), *image_shape)
+    if images.ndim != 3:
+        raise ValueError(f"images must be [N, H*W] or [N, H, W], got shape {images.shape}")
+    return images
+
+
+def tile(images, ncols: int | None = None, pad: int = 1, image_shape=(28, 28)) -> np.ndarray:
+    """Arrange N images in a grid with ``pad`` pixels of padding, as one 2-D array."""
+    images = _as_images(images, image_shape)
+    n, h, w = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    canvas = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
+               pad + c * (w + pad): pad + c * (w + pad) + w] = image
+    return canvas
+
+
+def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None,
+               cmap: str = "gray_r", vmin: float = 0.0, vmax: float = 1.0, image_shape=(28, 28)):
+    """Show images (tensor or array, [N, 784] or [N, 28, 28], values in [0, 1]) as one grid.
+
+    Digits are drawn dark on white (``gray_r``), which projects better than white on black.
+    Returns the axes.
+    """
+    if ax is None:
+        n = len(_as_images(images, image_shape))
+        ncols = ncols or int(np.ceil(np.sqrt(n)))
+        nrows = int(np.ceil(n / ncols))
+        _, ax = plt.subplots(figsize=(min(0.6 * ncols + 0.5, 12), min(0.6 * nrows + 0.6, 12)))
+    ax.imshow(tile(images, ncols, image_shape=image_shape), cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_history(history, *, axes=None, title: str | None = None):
+    """Three panels: -ELBO, distortion D and rate R per epoch, train and test, in nats."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = [("loss", "−ELBO (nats)"), ("distortion", "distortion D (nats)"),
+              ("rate", "rate R (nats)")]
+    for ax, (name, label) in zip(axes, panels):
+        ax.plot(history.epoch, getattr(history, f"train_{name}"), label="train", marker=".")
+        test = getattr(history, f"test_{name}")
+        if test:
+            ax.plot(history.epoch, test, label="test", marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+    axes[0].legend()
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6, alpha=0.7):
+    """Scatter of 2-D latent codes coloured by digit label, with a legend."""
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must be [N, 2] latent codes, got shape {z.shape}")
+    if len(labels) != len(z):
+        raise ValueError(f"labels has {len(labels)} entries but z has {len(z)} rows")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5.5))
+    colors = label_colors(10)
+    for digit in np.unique(labels):
+        mask = labels == digit
+        ax.scatter(z[mask, 0], z[mask, 1], s=s, alpha=alpha, color=colors[int(digit) % 10],
+                   label=str(digit), linewidths=0)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(title="digit", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5),
+              frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def figure_to_png(fig) -> bytes:
+    """Render a matplotlib figure to PNG bytes (for widgets: no pyplot, no display)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def array_to_png(image, *, scale: int = 8, cmap: str = "gray_r", vmin: float = 0.0,
+                 vmax: float = 1.0) -> bytes:
+    """Turn a 2-D array into PNG bytes, each pixel enlarged ``scale`` times (about 1 ms for a
+    28x28 digit: far faster than drawing a matplotlib figure)."""
+    from PIL import Image
+
+    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {array.shape}")
+    normed = np.clip((array - vmin) / (vmax - vmin), 0, 1)
+    rgba = matplotlib.colormaps[cmap](normed, bytes=True)
+    picture = Image.fromarray(rgba[..., :3]).resize(
+        (array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()

@@ -1,0 +1,104 @@
+"""Small shared helpers: seeding, input checks, timing.  Used by every notebook (00 onwards)."""
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch so a notebook gives the same numbers on every run.
+
+    Returns a ``torch.Generator`` seeded with the same value, for code that wants its own stream.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    return torch.Generator().manual_seed(int(seed))
+
+
+def setup(seed: int = 0) -> torch.Generator:
+    """The one call at the top of every notebook: seed everything and set the course's plot style."""
+    from .plots import use_style
+
+    use_style()
+    return seed_everything(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks.  Every public function of the package calls these so that bad input fails with
+# a message that names the argument, instead of silently producing NaN.
+# ---------------------------------------------------------------------------------------------
+
+def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
+                 allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
+    """Check that ``value`` is a floating-point, finite, non-empty torch tensor and return it."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not torch.is_floating_point(value):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype} "
+                        f"(convert with {name}.float())")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if value.dim() not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                             f"got shape {tuple(value.shape)}")
+    if not allow_empty and (value.numel() == 0 or (value.dim() > 0 and value.shape[0] == 0)):
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)}); pass at least one example")
+    if finite and not torch.isfinite(value).all():
+        n_bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+    return value
+
+
+def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; "
+                         f"got {value!r}")
+
+
+@contextmanager
+def timer():
+    """``with timer() as t: ...`` then ``t()`` gives the elapsed seconds."""
+    start = time.perf_counter()
+    end = None
+
+    def elapsed() -> float:
+        return (end if end is not None else time.perf_counter()) - start
+
+    try:
+        yield elapsed
+    finally:
+        end = time.perf_counter()
