@@ -15,8 +15,8 @@ The output is byte-for-byte reproducible (fixed zip timestamps), so its SHA-256 
 
     images    uint8 [10000, 28, 28]
     labels    int64 [10000]
-    train_idx int64 [8000]   a stratified, seeded split: 800 of each digit
-    test_idx  int64 [2000]   200 of each digit
+    train_idx int64 [8000]   a stratified, seeded split: each digit keeps its share
+    test_idx  int64 [2000]   (20 % of each class in test, rounded by largest remainder)
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 SPLIT_SEED = 20140101  # Kingma & Welling's VAE paper came out in Dec 2013 / 2014
-TEST_PER_CLASS = 200
+TEST_SIZE = 2000
 
 
 def read_digits(digits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +47,16 @@ def read_digits(digits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(SPLIT_SEED)
+    counts = np.bincount(labels, minlength=10)
+    quota = counts * TEST_SIZE / counts.sum()
+    n_test = np.floor(quota).astype(int)
+    remainder_order = np.argsort(-(quota - n_test), kind="stable")
+    n_test[remainder_order[:TEST_SIZE - n_test.sum()]] += 1   # largest remainders get one more
     train, test = [], []
     for digit in range(10):
         idx = rng.permutation(np.flatnonzero(labels == digit))
-        test.append(idx[:TEST_PER_CLASS])
-        train.append(idx[TEST_PER_CLASS:])
+        test.append(idx[:n_test[digit]])
+        train.append(idx[n_test[digit]:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 

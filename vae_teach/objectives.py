@@ -36,11 +36,24 @@ def _bernoulli_ll_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (x * logits - F.softplus(logits)).sum(dim=-1)
 
 
+def log_px_given_z(model, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p_theta(x|z) summed over pixels, for z of shape [..., N, latent] and x [N, D].
+
+    A model may define its own ``log_px_given_z(z, x)`` (e.g. a Gaussian likelihood); otherwise
+    the factorized Bernoulli with ``model.decoder(z)`` as logits is used (``BernoulliVAE``).
+    """
+    if hasattr(model, "log_px_given_z"):
+        return model.log_px_given_z(z, x)
+    return _bernoulli_ll_fast(model.decoder(z), x)
+
+
 def _check_model_input(model, x: torch.Tensor) -> None:
     check_tensor("x", x, ndim=2)
     input_dim = getattr(model, "input_dim", x.shape[1])
     if x.shape[1] != input_dim:
         raise ValueError(f"x must have {input_dim} columns (the model's input_dim), got {x.shape[1]}")
+    if hasattr(model, "log_px_given_z"):
+        return                                   # not a Bernoulli model: any finite x is data
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
                          f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
@@ -66,11 +79,11 @@ def _elbo_terms_unchecked(model, x: torch.Tensor, n_samples: int = 1, beta: floa
     std = torch.exp(0.5 * logvar)
     if n_samples == 1:
         z = mu + std * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-        distortion = -_bernoulli_ll_fast(model.decoder(z), x)
+        distortion = -log_px_given_z(model, z, x)
     else:
         eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
         z = mu + std * eps                                   # [S, N, latent]
-        distortion = -_bernoulli_ll_fast(model.decoder(z), x).mean(dim=0)
+        distortion = -log_px_given_z(model, z, x).mean(dim=0)
     rate = gaussian_kl_unchecked(mu, logvar)
     return ELBOTerms(-(distortion + beta * rate), distortion, rate)
 
@@ -92,6 +105,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
     """
     _check_model_input(model, x)
     k = check_positive_int("k", k)
+    check_positive_int("chunk_elements", chunk_elements)
     input_dim = x.shape[1]
     per_chunk = max(1, chunk_elements // (k * input_dim))
     bounds = []
@@ -101,8 +115,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
             mu, logvar = model.encode(xb)
             eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps          # [k, n, latent]
-            log_px_given_z = _bernoulli_ll_fast(model.decoder(z), xb)
-            log_weights = log_px_given_z + standard_normal_log_prob(z) \
+            log_weights = log_px_given_z(model, z, xb) + standard_normal_log_prob(z) \
                 - gaussian_log_prob(z, mu, logvar)           # [k, n]
             bounds.append(log_mean_exp(log_weights, dim=0))
     return torch.cat(bounds)
