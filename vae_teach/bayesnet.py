@@ -314,6 +314,13 @@ def layered_positions(net: BayesNet) -> dict[str, tuple[float, float]]:
             for d, row in rows.items() for i, node in enumerate(row)}
 
 
+def node_color(value: float, cmap: str = "Blues"):
+    """The colour of a node whose probability of being 1 is ``value`` (light = 0, dark = 1)."""
+    import matplotlib
+
+    return matplotlib.colormaps[cmap](0.1 + 0.8 * float(value))
+
+
 def draw_network(net: BayesNet, ax=None, *, positions=None, values: Mapping[str, float] | None = None,
                  observed: Sequence[str] = (), radius: float = 0.32, cmap: str = "Blues",
                  fontsize: float = 11):
@@ -323,7 +330,6 @@ def draw_network(net: BayesNet, ax=None, *, positions=None, values: Mapping[str,
     a thick outline.  Returns ``{"circles": {node: Circle}, "labels": {node: Text}}`` so a widget
     can recolour them without redrawing.
     """
-    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, FancyArrowPatch
 
@@ -333,7 +339,6 @@ def draw_network(net: BayesNet, ax=None, *, positions=None, values: Mapping[str,
     missing = [node for node in net.nodes if node not in positions]
     if missing:
         raise ValueError(f"positions has no entry for the node(s) {missing}")
-    colormap = matplotlib.colormaps[cmap]
     circles, labels = {}, {}
     for node in net.nodes:
         for parent in net.parents[node]:
@@ -345,13 +350,14 @@ def draw_network(net: BayesNet, ax=None, *, positions=None, values: Mapping[str,
                                          color="0.25", zorder=1))
     for node in net.nodes:
         value = None if values is None else values[node]
-        face = "white" if value is None else colormap(0.1 + 0.8 * value)
+        face = "white" if value is None else node_color(value, cmap)
         circle = Circle(positions[node], radius, facecolor=face, edgecolor="0.1",
                         lw=3.5 if node in observed else 1.2, zorder=2)
         ax.add_patch(circle)
         text = node if value is None else f"{node}\n{value:.2f}"
         labels[node] = ax.text(*positions[node], text, ha="center", va="center",
-                               fontsize=fontsize, zorder=3)
+                               fontsize=fontsize, zorder=3,
+                               color="white" if value is not None and value > 0.6 else "black")
         circles[node] = circle
     xs = [p[0] for p in positions.values()]
     ys = [p[1] for p in positions.values()]

@@ -158,9 +158,10 @@ def fit_line_gradient_descent(x: torch.Tensor, y: torch.Tensor, *, lr: float | N
         history[step] = residual.pow(2).sum()
         if step < n_steps:
             w = w - lr * (2.0 / n) * (design.T @ residual)
-    if not torch.isfinite(history[-1]):
-        raise ValueError(f"gradient descent diverged with lr={lr:g}; the largest stable step for "
-                         f"this x is {max_stable_step(x):.4g}")
+    if not torch.isfinite(history[-1]) or history[-1] > history[0]:
+        raise ValueError(f"gradient descent diverged with lr={lr:g} (SSE went from "
+                         f"{float(history[0]):.4g} to {float(history[-1]):.4g}); the largest "
+                         f"stable step for this x is {max_stable_step(x):.4g}")
     return GradientDescentFit(w, history, lr)
 
 

@@ -62,7 +62,7 @@ class CourseWidget:
 
     @property
     def png(self) -> bytes:
-        return self.image.value
+        return bytes(self.image.value)
 
     def refresh(self) -> None:
         result = self.render(**self.values)

@@ -11,6 +11,7 @@ near a boundary of the CDF, instead of redrawing a whole new histogram.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -18,11 +19,39 @@ import numpy as np
 import torch
 
 from ..distributions import entropy, softmax
-from ..plots import figure_to_png, label_colors
+from ..plots import label_colors
 from ..utils import check_positive_float, check_positive_int
 from ._base import CourseWidget, new_figure
 
 SAMPLE_SIZES = (10, 30, 100, 300, 1000, 3000, 10000, 100000)
+
+
+class BlitFigure:
+    """Draw a figure's static parts (axes, ticks, legend) once; per update redraw only the
+    artists that move, onto a copy of that background, and encode the pixels as PNG.
+
+    About 5-10x cheaper than ``savefig`` for a figure whose text and grid do not change.
+    Also used by the widget of notebook 05 (``vae_teach.widgets.bayesnet``).
+    """
+
+    def __init__(self, fig, moving):
+        self.fig, self.moving = fig, list(moving)
+        for artist in self.moving:
+            artist.set_animated(True)          # left out of the background drawing below
+        fig.canvas.draw()
+        self.background = fig.canvas.copy_from_bbox(fig.bbox)
+
+    def png(self) -> bytes:
+        from PIL import Image
+
+        canvas = self.fig.canvas
+        canvas.restore_region(self.background)
+        for artist in self.moving:
+            self.fig.draw_artist(artist)
+        pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
 
 
 @dataclass
@@ -92,8 +121,9 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
     ax.set_xlabel("face i")
     ax.set_ylabel("probability / frequency")
     ax.set_ylim(0, 1.0)
-    ax.legend(loc="upper left", fontsize=9, frameon=True)
+    legend = ax.legend(loc="upper left", fontsize=9, frameon=True)
     title = ax.set_title("")
+    blit = BlitFigure(fig, [*prob_bars, *freq_bars, legend, title])   # legend over the bars
     latest: dict = {}
 
     def render(**values) -> tuple[bytes, str]:
@@ -110,7 +140,7 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
         text = (f"p = ({probs})<br>entropy H(p) = {current.entropy_nats:.3f} nats "
                 f"(uniform: log {k} = {np.log(k):.3f})<br>total variation between frequencies "
                 f"and p = {current.total_variation:.3f} (shrinks like 1/√n)")
-        return figure_to_png(fig), text
+        return blit.png(), text
 
     widget = CourseWidget(controls, render, title="A die with logits: move the sliders")
     widget.latest = latest

@@ -1,0 +1,132 @@
+"""fit and cached_fit: training lowers the test -ELBO, stopping rules, train-or-load."""
+import pytest
+import torch
+
+from vae_teach import train
+from vae_teach.data import load_mnist
+from vae_teach.models import BernoulliVAE
+from vae_teach.train import History, cached_fit, evaluate, fit
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    x_train, _ = load_mnist("train")
+    x_test, _ = load_mnist("test")
+    return x_train[:1500], x_test[:500]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_TEACH_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_fit_lowers_the_test_negative_elbo(small_data):
+    x_train, x_test = small_data
+    torch.manual_seed(0)
+    model = BernoulliVAE(hidden_dim=64, latent_dim=4)
+    before = evaluate(model, x_test)[0]
+    history = fit(model, x_train, epochs=4, x_test=x_test, progress=False)
+    assert len(history.epoch) == 4 and len(history.test_loss) == 4
+    assert history.test_loss[-1] < before - 100          # from ~545 nats at init to ~230
+    assert history.test_loss[-1] < history.test_loss[0]
+    for name in ("loss", "distortion", "rate"):
+        assert all(v > 0 for v in getattr(history, f"train_{name}"))
+    # -ELBO = D + R, on both splits
+    assert history.test_loss[-1] == pytest.approx(
+        history.test_distortion[-1] + history.test_rate[-1], rel=1e-6)
+    assert history.images_seen == 4 * len(x_train)
+    assert history.seconds == sorted(history.seconds)
+
+
+def test_fit_stops_at_max_seconds(small_data):
+    x_train, _ = small_data
+    model = BernoulliVAE(hidden_dim=32, latent_dim=2)
+    history = fit(model, x_train, epochs=None, max_seconds=0.3, progress=False)
+    assert history.stopped_early
+    assert history.seconds[-1] >= 0.3
+    assert history.seconds[-1] < 5.0                     # it stops within a batch or so
+    with pytest.raises(ValueError, match="max_seconds"):
+        fit(model, x_train, epochs=None, progress=False)
+
+
+def test_fit_is_reproducible_with_a_seed(small_data):
+    x_train, _ = small_data
+    results = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        model = BernoulliVAE(hidden_dim=32, latent_dim=2)
+        results.append(fit(model, x_train[:300], epochs=2, seed=11, progress=False).train_loss)
+    assert results[0] == results[1]
+
+
+def test_fit_with_dynamic_binarization_and_cosine_schedule(small_data):
+    grey, _ = load_mnist("train", binarize=None)
+    model = BernoulliVAE(hidden_dim=32, latent_dim=2)
+    history = fit(model, grey[:500], epochs=2, progress=False, dynamic_binarization=True,
+                  lr_schedule="cosine")
+    assert len(history.epoch) == 2
+    with pytest.warns(UserWarning, match="already binary"):
+        fit(model, small_data[0][:200], epochs=1, progress=False, dynamic_binarization=True)
+
+
+def test_history_round_trip():
+    history = History(epoch=[1], train_loss=[2.0], seconds=[0.5], images_seen=10)
+    assert History.from_dict(history.to_dict()) == history
+    assert history.images_per_second == 20.0
+
+
+def test_cached_fit_trains_once_then_loads(small_data, cache, monkeypatch):
+    x_train, x_test = small_data
+    kwargs = dict(model_kwargs=dict(hidden_dim=32, latent_dim=2), x_test=x_test, epochs=1,
+                  progress=False, verbose=False)
+    model, history = cached_fit(x_train, **kwargs)
+    entries = list(cache.glob("vae-*.pt"))
+    assert len(entries) == 1 and not list(cache.glob("*.tmp"))
+
+    def no_training(*args, **kw):
+        raise AssertionError("cached_fit retrained although the entry exists")
+
+    loads = []
+    real_load = torch.load
+
+    def recording_load(*args, **kw):
+        loads.append(kw.get("weights_only"))
+        return real_load(*args, **kw)
+
+    monkeypatch.setattr(train, "fit", no_training)
+    monkeypatch.setattr(torch, "load", recording_load)
+    again, history_again = cached_fit(x_train, **kwargs)
+    assert loads == [True]
+    assert history_again == history
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not again.training
+    # a different configuration is a different entry (and would train)
+    with pytest.raises(AssertionError, match="retrained"):
+        cached_fit(x_train, **dict(kwargs, epochs=2))
+
+
+def test_cached_fit_retrains_a_corrupt_entry(small_data, cache):
+    x_train, _ = small_data
+    kwargs = dict(model_kwargs=dict(hidden_dim=16, latent_dim=2), epochs=1, progress=False,
+                  verbose=False)
+    cached_fit(x_train[:200], **kwargs)
+    (entry,) = cache.glob("vae-*.pt")
+    entry.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="retraining"):
+        model, history = cached_fit(x_train[:200], **kwargs)
+    assert len(history.epoch) == 1
+    torch.load(entry, weights_only=True)                 # the entry was rewritten, readable again
+
+
+def test_cache_key_depends_on_data_and_config(small_data):
+    x_train, x_test = small_data
+    base = train.cache_key({"latent_dim": 2}, {"epochs": 1}, x_train, x_test)
+    assert base == train.cache_key({"latent_dim": 2}, {"epochs": 1, "progress": False},
+                                   x_train, x_test)
+    assert base != train.cache_key({"latent_dim": 3}, {"epochs": 1}, x_train, x_test)
+    assert base != train.cache_key({"latent_dim": 2}, {"epochs": 2}, x_train, x_test)
+    changed = x_train.clone()
+    changed[0, 0] = 1 - changed[0, 0]
+    assert base != train.cache_key({"latent_dim": 2}, {"epochs": 1}, changed, x_test)

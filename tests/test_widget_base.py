@@ -1,0 +1,45 @@
+"""The CourseWidget pattern: controls + a pure render function + a static fallback image."""
+import base64
+
+import ipywidgets as widgets
+import pytest
+
+from vae_teach.plots import array_to_png
+from vae_teach.widgets import CourseWidget
+
+
+def make_widget():
+    import numpy as np
+
+    def render(level, size):
+        image = np.full((size, size), level)
+        return array_to_png(image, scale=2), f"level {level:.2f}"
+
+    controls = {"level": widgets.FloatSlider(value=0.2, min=0, max=1, description="level"),
+                "size": widgets.IntSlider(value=4, min=2, max=8, description="size")}
+    return CourseWidget(controls, render, title="test")
+
+
+def test_moving_a_control_re_renders_the_image_and_status():
+    w = make_widget()
+    first = w.png
+    assert first.startswith(b"\x89PNG") and w.status.value == "level 0.20"
+    w.set(level=0.9)
+    assert w.png != first and w.status.value == "level 0.90"
+    assert w.n_renders == 2
+    w.controls["size"].value = 6                         # a front-end move goes the same way
+    assert w.n_renders == 3 and w.values == {"level": 0.9, "size": 6}
+
+
+def test_unknown_control_is_rejected():
+    with pytest.raises(ValueError, match="unknown control"):
+        make_widget().set(colour=1)
+    with pytest.raises(ValueError, match="controls"):
+        CourseWidget({}, lambda: b"")
+
+
+def test_output_carries_the_widget_view_and_a_static_png():
+    w = make_widget()
+    bundle = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == w.png

@@ -1,0 +1,447 @@
+"""The course's benchmark (issue 7): ``python -m vae_teach.bench``.  Its results are the README's
+"Performance" section.
+
+One run measures, on this machine and on the fixed-binarized test split
+(``load_mnist("test", "fixed")``):
+
+(a) **recipes**: the *reference recipe* (the pytorch/examples VAE: 784-400-20 MLP, ReLU, Adam
+    lr 1e-3, batch 128, a ``DataLoader`` over a ``TensorDataset`` with ``shuffle=True``,
+    constant learning rate, summed BCE + KL) against the *course's default recipe*
+    (``BernoulliVAE()`` trained by ``fit`` with its default arguments), each trained for the
+    same wall-clock budgets; test -ELBO and images/s.  Both train on the fixed-binarized training
+    split (grey levels for the default recipe if its ``dynamic_binarization`` default is on), so
+    the test split is scored under the same likelihood the models were trained for.  A separate,
+    interleaved speed race trains the reference architecture and hyper-parameters with ``fit``
+    and with the reference loop, to measure what ``fit``'s loop costs.
+(b) **FLOP rate**: the matmul FLOPs of training (forward + backward ~ 6 x the weights of the
+    Linear layers per image) per second, against a large float32 matrix product measured in
+    the same run.
+(c) **IWAE_k** (k = 1000) of the trained default model on all test images, and its cost.
+(d) **notebooks**: each ``notebooks/*.ipynb`` executed in a fresh kernel with an empty model
+    cache (a new temporary directory per notebook); wall and CPU seconds; failures reported.
+(e) **widgets**: for every module in ``vae_teach/widgets/``, the median and 95th percentile of
+    ``w.set(...)`` (one re-render) over at least 20 updates, no browser involved.
+
+Flags: ``--quick`` (tiny budgets, a smoke run), ``--skip-notebooks``, ``--skip-widgets``,
+``--skip-iwae``, ``--budgets 10,30,60``, ``--threads N`` (``torch.set_num_threads``, bench
+only), ``--out PATH`` (JSON, default ``bench_results/bench.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import train as train_module
+from .data import load_mnist
+from .models import BernoulliVAE
+from .objectives import iwae_bound
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+WIDGET_DIR = Path(__file__).resolve().parent / "widgets"
+DEFAULT_OUT = Path("bench_results") / "bench.json"
+DEFAULT_BUDGETS = (10.0, 30.0, 60.0)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """``"10,30,60"`` -> ``(10.0, 30.0, 60.0)``; each budget must be a positive number of seconds."""
+    if not isinstance(text, str):
+        raise TypeError(f"budgets must be a string like '10,30,60', got {type(text).__name__}")
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("budgets must list at least one number of seconds, e.g. '10,30,60'")
+    budgets = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"budgets must be numbers of seconds separated by commas; "
+                             f"got {part!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"budgets must be positive and finite, got {part!r}")
+        budgets.append(value)
+    return tuple(budgets)
+
+
+def linear_weight_count(model: nn.Module) -> int:
+    """Number of weights (not biases) in the model's ``nn.Linear`` layers."""
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def training_flops_per_image(model: nn.Module) -> int:
+    """Matmul FLOPs to train on one image: 2 per weight forward, 4 backward (the gradients with
+    respect to the layer input and to the weights) = 6 x the Linear weights.  Bias additions,
+    activations and the loss are not counted (they are O(width), not O(width^2))."""
+    return 6 * linear_weight_count(model)
+
+
+def percentiles(values, qs=(50, 95)) -> dict:
+    """``{"p50": ..., "p95": ...}`` of ``values`` (linear interpolation, like numpy)."""
+    values = np.asarray(list(values), dtype=float)
+    if values.size == 0:
+        raise ValueError("values is empty; need at least one measurement")
+    return {f"p{q:g}": float(np.percentile(values, q)) for q in qs}
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or "unknown"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count()
+    return {"cpu_model": model, "nproc": usable, "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - not available everywhere
+        return None
+
+
+def _process_cpu_seconds() -> float:
+    return time.process_time()
+
+
+# ----------------------------------------------------------------------- (a) reference recipe
+
+class ReferenceVAE(nn.Module):
+    """The reference model: the pytorch/examples VAE's shape, 784-400-20 with ReLU.
+
+    ``encode`` gives (mu, logvar) from two heads on one hidden layer; ``decoder(z)`` gives the
+    logits (the reference loop applies the sigmoid itself, as the example does), so the model
+    can be scored by ``vae_teach.train.evaluate`` exactly like ``BernoulliVAE``.
+    """
+
+    def __init__(self, input_dim: int = 784, hidden_dim: int = 400, latent_dim: int = 20):
+        super().__init__()
+        self.input_dim, self.hidden_dim, self.latent_dim = input_dim, hidden_dim, latent_dim
+        self.hidden = nn.Linear(input_dim, hidden_dim)
+        self.mean_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
+                                     nn.Linear(hidden_dim, input_dim))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.hidden(x))
+        return self.mean_head(h), self.logvar_head(h)
+
+    def forward(self, x: torch.Tensor):
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return torch.sigmoid(self.decoder(z)), mu, logvar
+
+
+def reference_loss(pixel_probs: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+                   logvar: torch.Tensor) -> torch.Tensor:
+    """The reference's loss: binary cross-entropy summed over pixels and the batch, plus the
+    Gaussian KL summed the same way (so it is the batch's -ELBO, not its mean)."""
+    bce = F.binary_cross_entropy(pixel_probs, x, reduction="sum")
+    kl = 0.5 * torch.sum(mu.pow(2) + logvar.exp() - logvar - 1.0)
+    return bce + kl
+
+
+def train_reference(model: ReferenceVAE, x_train: torch.Tensor, max_seconds: float, *,
+                    batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> dict:
+    """The reference training loop for ``max_seconds`` of wall time (checked after each step).
+
+    A ``DataLoader`` over a ``TensorDataset`` (shuffle=True), Adam at a constant learning rate,
+    the summed loss.  Returns images seen, training seconds and images/s.
+    """
+    if max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(seed)
+    loader = DataLoader(TensorDataset(x_train), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    images, epochs, start = 0, 0, time.perf_counter()
+    done = False
+    while not done:
+        for (batch,) in loader:
+            pixel_probs, mu, logvar = model(batch)
+            loss = reference_loss(pixel_probs, batch, mu, logvar)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            images += batch.shape[0]
+            if time.perf_counter() - start >= max_seconds:
+                done = True
+                break
+        epochs += 1
+    seconds = time.perf_counter() - start
+    model.eval()
+    return {"images": images, "epochs_started": epochs, "seconds": seconds,
+            "images_per_s": images / seconds}
+
+
+def default_fit_arguments() -> dict:
+    """The default keyword arguments of ``vae_teach.train.fit`` (the course's default recipe)."""
+    signature = inspect.signature(train_module.fit)
+    return {name: p.default for name, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def default_model_arguments() -> dict:
+    signature = inspect.signature(BernoulliVAE.__init__)
+    return {name: p.default for name, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_minus_elbo(model: nn.Module, x_test: torch.Tensor, seed: int = 0) -> float:
+    """Mean test -ELBO in nats (one z per image, a fixed noise seed so reruns agree)."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return float(train_module.evaluate(model, x_test)[0])
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def train_default(x_grey: torch.Tensor, x_binary: torch.Tensor, max_seconds: float, *,
+                  seed: int = 0, progress: bool = True, **overrides) -> tuple[BernoulliVAE, object]:
+    """``BernoulliVAE()`` trained by ``fit`` with its defaults, for ``max_seconds``.
+
+    ``fit``'s default ``epochs`` is kept; if the epochs finish before the time is up, the
+    recipe simply stops early (that is the recipe).  Grey levels are passed when the default
+    recipe binarizes dynamically, the fixed binary images otherwise.
+    """
+    defaults = default_fit_arguments()
+    dynamic = overrides.get("dynamic_binarization", defaults.get("dynamic_binarization", False))
+    torch.manual_seed(seed)
+    model = BernoulliVAE()
+    history = train_module.fit(model, x_grey if dynamic else x_binary, max_seconds=max_seconds,
+                               seed=seed, progress=progress, **overrides)
+    return model, history
+
+
+def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0,
+                    progress: bool = True, log=print) -> list[dict]:
+    """Part (a): both recipes at each wall-clock budget."""
+    rows = []
+    for budget in budgets:
+        load_before = load_average()
+        torch.manual_seed(seed)
+        reference = ReferenceVAE()
+        ref = train_reference(reference, x_binary, budget, seed=seed)
+        ref_loss = test_minus_elbo(reference, x_test)
+        model, history = train_default(x_grey, x_binary, budget, seed=seed, progress=progress)
+        default_loss = test_minus_elbo(model, x_test)
+        row = {"budget_s": budget,
+               "reference": {"test_minus_elbo": ref_loss, **ref},
+               "default": {"test_minus_elbo": default_loss,
+                           "images": history.images_seen, "seconds": history.seconds[-1],
+                           "epochs": len(history.epoch),
+                           "images_per_s": history.images_per_second,
+                           "stopped_by_time": history.stopped_early},
+               "gain_nats": ref_loss - default_loss,
+               "load_before": load_before, "load_after": load_average()}
+        rows.append(row)
+        log(f"  budget {budget:g} s: reference {ref_loss:.2f} nats ({ref['images_per_s']:.0f} img/s), "
+            f"default {default_loss:.2f} nats ({history.images_per_second:.0f} img/s), "
+            f"gain {row['gain_nats']:.2f} nats")
+        last_model = model
+    return rows, last_model
+
+
+def speed_race(x_binary: torch.Tensor, seconds: float, rounds: int, *, seed: int = 0,
+               log=print) -> dict:
+    """``fit`` against the reference loop on the SAME architecture and hyper-parameters
+    (784-400-20, batch 128, Adam 1e-3, constant), alternating short runs so that a change of
+    machine load hits both alike.  ``fit`` runs with its progress bar on (as in a notebook)."""
+    fit_rates, ref_rates = [], []
+    for round_ in range(rounds):
+        torch.manual_seed(seed + round_)
+        ref = train_reference(ReferenceVAE(), x_binary, seconds, seed=seed + round_)
+        ref_rates.append(ref["images_per_s"])
+        torch.manual_seed(seed + round_)
+        model = BernoulliVAE(hidden_dim=400, latent_dim=20, n_hidden_layers=1, activation="relu")
+        history = train_module.fit(model, x_binary, epochs=None, max_seconds=seconds,
+                                   batch_size=128, lr=1e-3, lr_schedule="constant",
+                                   dynamic_binarization=False, seed=seed + round_, progress=True)
+        fit_rates.append(history.images_per_second)
+    ratios = [f / r for f, r in zip(fit_rates, ref_rates)]
+    result = {"seconds_per_run": seconds, "rounds": rounds, "fit_images_per_s": fit_rates,
+              "reference_images_per_s": ref_rates, "ratios": ratios,
+              "median_ratio": statistics.median(ratios)}
+    log(f"  fit {statistics.median(fit_rates):.0f} img/s vs reference loop "
+        f"{statistics.median(ref_rates):.0f} img/s: median ratio {result['median_ratio']:.2f}")
+    return result
+
+
+# ------------------------------------------------------------------------------ (b) FLOP rate
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict:
+    """GFLOP/s of an n x n float32 matrix product (2 n^3 FLOPs), best and median of ``repeats``."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator)
+    b = torch.randn(n, n, generator=generator)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    flops = 2.0 * n ** 3
+    return {"n": n, "repeats": repeats, "best_gflops": flops / min(times) / 1e9,
+            "median_gflops": flops / statistics.median(times) / 1e9}
+
+
+# ---------------------------------------------------------------------------------- (c) IWAE
+
+def measure_iwae(model, x_test: torch.Tensor, k: int, seed: int = 0) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    cpu_start = _process_cpu_seconds()
+    bound = iwae_bound(model, x_test, k, generator=generator)
+    return {"k": k, "n_images": len(x_test), "iwae_nats": float(bound.mean()),
+            "minus_iwae_nats": float(-bound.mean()),
+            "seconds": time.perf_counter() - start, "cpu_seconds": _process_cpu_seconds() - cpu_start}
+
+
+# ------------------------------------------------------------------------------ (d) notebooks
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_notebook(path: Path, *, timeout: float = 600.0, kernel_name: str = "python3") -> dict:
+    """Execute one notebook top to bottom in a fresh kernel with an empty model cache.
+
+    Returns name, status ("ok" or "failed"), wall seconds, the kernel's CPU seconds (user +
+    system, counted when the kernel process has exited) and the error for a failure.
+    """
+    import nbclient
+    import nbformat
+
+    path = Path(path)
+    result = {"notebook": path.name, "status": "ok", "error": None}
+    previous_cache = os.environ.get("VAE_TEACH_CACHE")
+    with tempfile.TemporaryDirectory(prefix="vae_teach_bench_cache_") as cache:
+        os.environ["VAE_TEACH_CACHE"] = cache
+        cpu_before = _children_cpu_seconds()
+        start = time.perf_counter()
+        try:
+            notebook = nbformat.read(path, as_version=4)
+            client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name,
+                                             resources={"metadata": {"path": str(path.parent)}})
+            client.execute()
+        except Exception as error:  # a failing notebook is a result, not a crash
+            result["status"] = "failed"
+            message = str(error).strip().splitlines()
+            result["error"] = f"{type(error).__name__}: {message[-1] if message else ''}"[:300]
+        finally:
+            result["wall_s"] = time.perf_counter() - start
+            result["cpu_s"] = _children_cpu_seconds() - cpu_before
+            if previous_cache is None:
+                os.environ.pop("VAE_TEACH_CACHE", None)
+            else:
+                os.environ["VAE_TEACH_CACHE"] = previous_cache
+    return result
+
+
+def run_notebooks(directory: Path = NOTEBOOK_DIR, *, timeout: float = 600.0, log=print) -> dict:
+    paths = sorted(Path(directory).glob("*.ipynb"))
+    rows = []
+    for path in paths:
+        row = run_notebook(path, timeout=timeout)
+        rows.append(row)
+        log(f"  {row['notebook']:<40s} {row['status']:<6s} wall {row['wall_s']:6.1f} s  "
+            f"cpu {row['cpu_s']:6.1f} s" + (f"  ({row['error']})" if row["error"] else ""))
+    return {"notebooks": rows, "total_wall_s": sum(r["wall_s"] for r in rows),
+            "total_cpu_s": sum(r["cpu_s"] for r in rows),
+            "n_failed": sum(r["status"] != "ok" for r in rows)}
+
+
+# -------------------------------------------------------------------------------- (e) widgets
+
+def control_values(control, n: int) -> list:
+    """``n`` values to move an ipywidgets control through: a sweep across a slider's range (ends
+    included, never the current value twice in a row), the options of a selection in turn, or
+    a checkbox toggled.  Returns [] for a control the bench cannot move."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    value = getattr(control, "value", None)
+    options = getattr(control, "options", None)
+    if options is not None:
+        labels = list(options)
+        if len(labels) < 2:
+            return []
+        vals = [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in labels]
+        start = vals.index(value) if value in vals else -1
+        return [vals[(start + 1 + i) % len(vals)] for i in range(n)]
+    if isinstance(value, bool):
+        return [(not value) if i % 2 == 0 else value for i in range(n)]
+    low, high = getattr(control, "min", None), getattr(control, "max", None)
+    if low is None or high is None or not isinstance(value, (int, float)) or isinstance(value, tuple):
+        return []
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(low, int):
+        span = list(range(int(low), int(high) + 1))
+        if len(span) < 2:
+            return []
+        seq = (span + span[-2:0:-1]) or span          # up, then back down
+        start = seq.index(value) if value in seq else 0
+        return [seq[(start + 1 + i) % len(seq)] for i in range(n)]
+    grid = np.linspace(float(low), float(high), num=max(n, 2))
+    step = getattr(control, "step", None)
+    if step:
+        grid = np.round((grid - low) / step) * step + low
+        grid = np.clip(grid, low, high)
+    out = [float(v) for v in grid[:n]]
+    # never "move" to the value it already has (no re-render would happen)
+    return [v if not math.isclose(v, value) else float(high if v != high else low) for v in out]
+
+
+def time_widget_updates(widget, n_updates: int = 20) -> dict:
+    """Time ``widget.set(name=value)`` for ``n_updates`` moves spread over its controls."""
+    if n_updates < 1:
+        raise ValueError(f"n_updates must be >= 1, got {n_updates}")
+    plans = {name: control_values(control, n_updates)
+             for name, control in widget.controls.items()}
+    plans = {name: values for name, values in plans.items() if values}
+    if not plans:
+        raise ValueError("the widget has no control the bench can move")
+    names = sorted(plans)
+    times = []
+    renders_before = getattr(widget, "n_renders", None)
+    for i in range(n_updates):
+        name = names[i % len(names)]
+        value = plans[name][i // len(names) % len(plans[name])]
+        start = time.perf_counter()
+        widget.set(**{name: value})
+        times.append((time.perf_counter() - start) * 1000.0)
+    renders = None if renders_before is None else widget.n_renders - renders_before
+    return {"n_updates": n_updates, "renders": renders, "controls": names,
+            **{f"{k}_ms": v for k, v in percentiles(times).items()}, "max_ms": max(times)}
