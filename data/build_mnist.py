@@ -57,7 +57,8 @@ def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = rng.permutation(np.flatnonzero(labels == digit))
         test.append(idx[:n_test[digit]])
         train.append(idx[n_test[digit]:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    # shuffled, so that x[:16] shows a mix of digits (the npm files are sorted by digit)
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -32,7 +32,7 @@ from .utils import check_choice, check_tensor
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_FILE = DATA_DIR / "mnist_10k.npz"
-MNIST_SHA256 = "e957cc80691b15550b21462945d6f217fc72a91096737e6dff7fe6a87bcf254d"
+MNIST_SHA256 = "868d97c848ce87503a0e7c1cdb00a4c356ac8d52a147bfd4968b30461c01b67a"
 SPLITS = ("train", "test", "all")
 BINARIZE = ("fixed", "dynamic", None)
 FIXED_BINARIZATION_SEED = 1234

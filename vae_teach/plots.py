@@ -42,13 +42,15 @@ def _as_images(images, image_shape=(28, 28)) -> np.ndarray:
     return images
 
 
-def tile(images, ncols: int | None = None, pad: int = 1, image_shape=(28, 28)) -> np.ndarray:
-    """Arrange N images in a grid with ``pad`` pixels of padding, as one 2-D array."""
+def tile(images, ncols: int | None = None, pad: int = 1, image_shape=(28, 28),
+         pad_value: float = 0.12) -> np.ndarray:
+    """Arrange N images in a grid with ``pad`` pixels of padding (a light grey line in the
+    course's dark-on-white colour map), as one 2-D array."""
     images = _as_images(images, image_shape)
     n, h, w = images.shape
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
-    canvas = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad), dtype=np.float32)
+    canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype=np.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, ncols)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h,

@@ -54,6 +54,9 @@ class CourseWidget:
         panel = widgets.VBox(list(self.controls.values()) + [self.status],
                              layout=widgets.Layout(min_width="300px"))
         self.box = widgets.VBox(header + [widgets.HBox([panel, self.image])])
+        # CSS hooks for the browser end-to-end test (tests/test_browser.py)
+        self.box.add_class("vae-teach-widget")
+        self.image.add_class("vae-teach-widget-image")
         self.refresh()
 
     @property
