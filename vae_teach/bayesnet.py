@@ -298,7 +298,7 @@ def wet_grass_network() -> BayesNet:
 
 
 WET_GRASS_POSITIONS = {"rain": (0.0, 2.0), "sprinkler": (2.0, 2.0), "wet": (1.0, 1.0),
-                       "neighbour": (-1.0, 1.0), "slippery": (1.0, 0.0)}
+                       "neighbour": (-1.0, 1.0), "slippery": (1.0, -0.2)}
 
 
 def layered_positions(net: BayesNet) -> dict[str, tuple[float, float]]:
@@ -366,3 +366,24 @@ def draw_network(net: BayesNet, ax=None, *, positions=None, values: Mapping[str,
     ax.set_aspect("equal")
     ax.set_axis_off()
     return {"circles": circles, "labels": labels}
+
+
+def draw_latent_variable_model(ax=None, fontsize: float = 12):
+    """The two-node network z -> x of a deep latent-variable model (a VAE's generative model),
+    drawn in the usual convention: latent z open, observed x shaded.  Used in notebook 05."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, FancyArrowPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    for (cx, cy), name, face in [((0, 1), "z", "white"), ((0, -1), "x", "0.75")]:
+        ax.add_patch(Circle((cx, cy), 0.42, facecolor=face, edgecolor="k", lw=1.5))
+        ax.text(cx, cy, f"${name}$", ha="center", va="center", fontsize=fontsize + 8)
+    ax.add_patch(FancyArrowPatch((0, 0.58), (0, -0.58), arrowstyle="-|>", mutation_scale=20,
+                                 lw=1.8, color="k"))
+    ax.text(0.6, 1, "latent: $p(z) = \\mathcal{N}(0, I)$", va="center", fontsize=fontsize)
+    ax.text(0.6, -1, "observed (shaded):\n$p_θ(x | z)$ = Bernoulli(σ(NN$_θ(z)$))", va="center",
+            fontsize=fontsize)
+    ax.set(xlim=(-0.6, 3.2), ylim=(-1.6, 1.6), aspect="equal")
+    ax.set_axis_off()
+    return ax

@@ -23,8 +23,12 @@ One run measures, on this machine and on the fixed-binarized test split
     ``w.set(...)`` (one re-render) over at least 20 updates, no browser involved.
 
 Flags: ``--quick`` (tiny budgets, a smoke run), ``--skip-notebooks``, ``--skip-widgets``,
-``--skip-iwae``, ``--budgets 10,30,60``, ``--threads N`` (``torch.set_num_threads``, bench
-only), ``--out PATH`` (JSON, default ``bench_results/bench.json``).
+``--skip-iwae``, ``--budgets 10,30,60``, ``--threads N`` (``torch.set_num_threads``, in the bench
+only; notebooks run in their own kernels with torch's default), ``--cpu-clock`` (budgets in
+process CPU seconds, with ``--threads 1``: an idle core's view on a shared machine),
+``--out PATH`` (JSON, default ``bench_results/bench.json``).
+
+Reproduce: ``python -m vae_teach.bench`` (about 10 minutes on 2 idle cores).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +123,9 @@ def machine_info() -> dict:
     return {"cpu_model": model, "nproc": usable, "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "torch_interop_threads": torch.get_num_interop_threads(),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
 
 def load_average() -> list[float] | None:
@@ -170,15 +177,21 @@ def reference_loss(pixel_probs: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
     return bce + kl
 
 
-def train_reference(model: ReferenceVAE, x_train: torch.Tensor, max_seconds: float, *,
-                    batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> dict:
-    """The reference training loop for ``max_seconds`` of wall time (checked after each step).
+def train_reference(model: ReferenceVAE, x_train: torch.Tensor, max_seconds: float | None, *,
+                    batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                    max_steps: int | None = None) -> dict:
+    """The reference training loop for ``max_seconds`` of wall time (checked after each step),
+    or ``max_steps`` optimizer steps (for tests), whichever comes first.
 
     A ``DataLoader`` over a ``TensorDataset`` (shuffle=True), Adam at a constant learning rate,
-    the summed loss.  Returns images seen, training seconds and images/s.
+    the summed loss.  Returns images seen, steps, training seconds and images/s.
     """
-    if max_seconds <= 0:
+    if max_seconds is None and max_steps is None:
+        raise ValueError("give max_seconds, max_steps or both")
+    if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(seed)
@@ -186,7 +199,7 @@ def train_reference(model: ReferenceVAE, x_train: torch.Tensor, max_seconds: flo
                         generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    images, epochs, start = 0, 0, time.perf_counter()
+    images, steps, epochs, start = 0, 0, 0, time.perf_counter()
     done = False
     while not done:
         for (batch,) in loader:
@@ -196,13 +209,15 @@ def train_reference(model: ReferenceVAE, x_train: torch.Tensor, max_seconds: flo
             loss.backward()
             optimizer.step()
             images += batch.shape[0]
-            if time.perf_counter() - start >= max_seconds:
+            steps += 1
+            if (max_seconds is not None and time.perf_counter() - start >= max_seconds) \
+                    or (max_steps is not None and steps >= max_steps):
                 done = True
                 break
         epochs += 1
     seconds = time.perf_counter() - start
     model.eval()
-    return {"images": images, "epochs_started": epochs, "seconds": seconds,
+    return {"images": images, "steps": steps, "epochs_started": epochs, "seconds": seconds,
             "images_per_s": images / seconds}
 
 
@@ -231,24 +246,27 @@ def test_minus_elbo(model: nn.Module, x_test: torch.Tensor, seed: int = 0) -> fl
 
 def train_default(x_grey: torch.Tensor, x_binary: torch.Tensor, max_seconds: float, *,
                   seed: int = 0, progress: bool = True, **overrides) -> tuple[BernoulliVAE, object]:
-    """``BernoulliVAE()`` trained by ``fit`` with its defaults, for ``max_seconds``.
+    """``BernoulliVAE()`` trained by ``fit`` with its defaults for ``max_seconds`` of wall time.
 
-    ``fit``'s default ``epochs`` is kept; if the epochs finish before the time is up, the
-    recipe simply stops early (that is the recipe).  Grey levels are passed when the default
-    recipe binarizes dynamically, the fixed binary images otherwise.
+    Only the epoch limit is lifted (``epochs=None``) so that the recipe uses the whole budget,
+    like the reference; the learning-rate schedule then runs over the time budget.  The recipe
+    is handed grey levels when its ``dynamic_binarization`` default redraws them ("auto" or
+    True), the fixed binary images otherwise.
     """
     defaults = default_fit_arguments()
     dynamic = overrides.get("dynamic_binarization", defaults.get("dynamic_binarization", False))
+    overrides.setdefault("epochs", None)
     torch.manual_seed(seed)
     model = BernoulliVAE()
-    history = train_module.fit(model, x_grey if dynamic else x_binary, max_seconds=max_seconds,
-                               seed=seed, progress=progress, **overrides)
+    history = train_module.fit(model, x_grey if dynamic in (True, "auto") else x_binary,
+                               max_seconds=max_seconds, seed=seed, progress=progress, **overrides)
     return model, history
 
 
 def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0,
-                    progress: bool = True, log=print) -> list[dict]:
-    """Part (a): both recipes at each wall-clock budget."""
+                    progress: bool = True, log=print) -> tuple[list[dict], BernoulliVAE]:
+    """Part (a): both recipes at each wall-clock budget (the reference first).  Returns the rows
+    and the default model trained with the last budget."""
     rows = []
     for budget in budgets:
         load_before = load_average()
@@ -276,10 +294,11 @@ def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0,
 
 
 def speed_race(x_binary: torch.Tensor, seconds: float, rounds: int, *, seed: int = 0,
-               log=print) -> dict:
+               progress: bool = True, log=print) -> dict:
     """``fit`` against the reference loop on the SAME architecture and hyper-parameters
-    (784-400-20, batch 128, Adam 1e-3, constant), alternating short runs so that a change of
-    machine load hits both alike.  ``fit`` runs with its progress bar on (as in a notebook)."""
+    (784-400-20, batch 128, Adam 1e-3, constant, fixed binary images), alternating short runs so
+    that a change of machine load hits both alike.  ``fit`` runs with its progress bar on (as in
+    a notebook) unless ``progress=False``."""
     fit_rates, ref_rates = [], []
     for round_ in range(rounds):
         torch.manual_seed(seed + round_)
@@ -289,7 +308,8 @@ def speed_race(x_binary: torch.Tensor, seconds: float, rounds: int, *, seed: int
         model = BernoulliVAE(hidden_dim=400, latent_dim=20, n_hidden_layers=1, activation="relu")
         history = train_module.fit(model, x_binary, epochs=None, max_seconds=seconds,
                                    batch_size=128, lr=1e-3, lr_schedule="constant",
-                                   dynamic_binarization=False, seed=seed + round_, progress=True)
+                                   dynamic_binarization=False, seed=seed + round_,
+                                   progress=progress)
         fit_rates.append(history.images_per_second)
     ratios = [f / r for f, r in zip(fit_rates, ref_rates)]
     result = {"seconds_per_run": seconds, "rounds": rounds, "fit_images_per_s": fit_rates,
@@ -445,3 +465,319 @@ def time_widget_updates(widget, n_updates: int = 20) -> dict:
     renders = None if renders_before is None else widget.n_renders - renders_before
     return {"n_updates": n_updates, "renders": renders, "controls": names,
             **{f"{k}_ms": v for k, v in percentiles(times).items()}, "max_ms": max(times)}
+
+
+def _widget_builders(module) -> list[tuple[str, object]]:
+    """The public functions of a widget module that build a ``CourseWidget`` (recognised by
+    their return annotation, or by a name ending in ``_explorer`` / ``_widget``)."""
+    builders = []
+    for name, obj in sorted(vars(module).items()):
+        if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module.__name__:
+            continue
+        annotation = inspect.signature(obj).return_annotation
+        returns_widget = annotation == "CourseWidget" or getattr(annotation, "__name__", "") \
+            == "CourseWidget"
+        if returns_widget or name.endswith(("_explorer", "_widget")):
+            builders.append((name, obj))
+    return builders
+
+
+def _needs_arguments(function) -> list[str]:
+    return [p.name for p in inspect.signature(function).parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+N_WIDGET_IMAGES = 500
+
+
+def _widget_argument(name: str, module, cache: dict):
+    """A value for a builder's required argument ``name``, or raise LookupError.
+
+    Widget cost does not depend on how well a model is trained, only on its shape, so models
+    are untrained ``BernoulliVAE``s (seeded): a 2-D latent space for ``model`` (what the latent
+    widgets require) and the default model for each beta of a ``views`` bundle."""
+    if name in ("x", "x_test", "images", "data", "labels", "y", "y_test"):
+        if "x" not in cache:
+            x, labels = load_mnist("test", "fixed")
+            cache["x"], cache["labels"] = x[:N_WIDGET_IMAGES], labels[:N_WIDGET_IMAGES]
+        return cache["labels"] if name in ("labels", "y", "y_test") else cache["x"]
+    if name in ("model", "vae"):
+        torch.manual_seed(0)
+        return BernoulliVAE(latent_dim=2).eval()
+    if name == "views" and hasattr(module, "precompute_beta_views"):
+        torch.manual_seed(0)
+        models = {beta: BernoulliVAE().eval() for beta in (0.5, 1.0, 4.0)}
+        return module.precompute_beta_views(models, _widget_argument("x", module, cache),
+                                            _widget_argument("labels", module, cache))
+    raise LookupError(name)
+
+
+def _call_builder(function, module, cache: dict):
+    """Call ``function`` with the required arguments the bench knows how to make; None if it
+    needs one the bench cannot make."""
+    kwargs = {}
+    for name in _needs_arguments(function):
+        try:
+            kwargs[name] = _widget_argument(name, module, cache)
+        except LookupError:
+            return None
+    return function(**kwargs)
+
+
+def bench_widgets(directory: Path = WIDGET_DIR, *, n_updates: int = 20, log=print) -> list[dict]:
+    """Part (e): every widget module's update cost; a module that is missing, fails to import,
+    or whose widgets cannot be built is reported, never fatal."""
+    from .widgets import CourseWidget
+
+    rows, cache = [], {}
+    modules = sorted(p.stem for p in Path(directory).glob("*.py") if not p.stem.startswith("_"))
+    for stem in modules:
+        module_name = f"vae_teach.widgets.{stem}"
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:
+            rows.append({"module": stem, "widget": None, "status": "import failed",
+                         "error": f"{type(error).__name__}: {error}"[:300]})
+            log(f"  {stem}: import failed ({type(error).__name__}: {error})")
+            continue
+        builders = _widget_builders(module)
+        if not builders:
+            rows.append({"module": stem, "widget": None, "status": "no builder found",
+                         "error": None})
+            log(f"  {stem}: no function returning a CourseWidget found")
+            continue
+        for name, function in builders:
+            row = {"module": stem, "widget": name, "error": None}
+            try:
+                widget = _call_builder(function, module, cache)
+                if widget is None:
+                    row["status"] = "skipped"
+                    row["error"] = f"needs arguments {_needs_arguments(function)}"
+                elif not isinstance(widget, CourseWidget):
+                    row["status"] = "skipped"
+                    row["error"] = f"returned {type(widget).__name__}, not a CourseWidget"
+                else:
+                    row.update(time_widget_updates(widget, n_updates))
+                    row["status"] = "ok"
+            except Exception as error:
+                row["status"] = "failed"
+                row["error"] = f"{type(error).__name__}: {error}"[:300]
+            rows.append(row)
+            if row["status"] == "ok":
+                log(f"  {stem}.{name}: median {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms "
+                    f"over {row['n_updates']} updates ({', '.join(row['controls'])})")
+            else:
+                log(f"  {stem}.{name}: {row['status']} ({row['error']})")
+    return rows
+
+
+# ----------------------------------------------------------------------------------- report
+
+def format_report(results: dict) -> str:
+    """The results as Markdown tables (what the README's "Performance" section shows)."""
+    lines = []
+    m = results["machine"]
+    lines.append(f"Machine: {m['cpu_model']}, {m['nproc']} usable cores, torch {m['torch']}, "
+                 f"{results.get('threads', m['torch_threads'])} torch threads; load average at "
+                 f"start {results.get('load_start')}, at end {results.get('load_end')}; "
+                 f"budgets and speeds in {results.get('clock', 'wall time')}.")
+    if "recipes" in results:
+        lines += ["", "| budget | reference -ELBO | default -ELBO | gain | reference img/s | "
+                  "default img/s | default epochs |", "|---|---|---|---|---|---|---|"]
+        for row in results["recipes"]:
+            r, d = row["reference"], row["default"]
+            lines.append(f"| {row['budget_s']:g} s | {r['test_minus_elbo']:.2f} | "
+                         f"{d['test_minus_elbo']:.2f} | {row['gain_nats']:+.2f} | "
+                         f"{r['images_per_s']:.0f} | {d['images_per_s']:.0f} | {d['epochs']} |")
+    if "speed_race" in results:
+        s = results["speed_race"]
+        lines += ["", f"Same architecture (784-400-20, batch 128, Adam 1e-3): fit "
+                  f"{statistics.median(s['fit_images_per_s']):.0f} img/s, reference loop "
+                  f"{statistics.median(s['reference_images_per_s']):.0f} img/s, median ratio "
+                  f"{s['median_ratio']:.2f} over {s['rounds']} alternating runs of "
+                  f"{s['seconds_per_run']:g} s."]
+    if "flops" in results:
+        f = results["flops"]
+        lines += ["", "| what | GFLOP/s | share of matmul |", "|---|---|---|"]
+        lines.append(f"| {f['matmul']['n']}x{f['matmul']['n']} float32 matmul (best) | "
+                     f"{f['matmul']['best_gflops']:.1f} | 100% |")
+        for name, entry in f["training"].items():
+            lines.append(f"| training, {name} ({entry['mflop_per_image']:.2f} MFLOP/image) | "
+                         f"{entry['gflops']:.1f} | {100 * entry['share_of_matmul']:.0f}% |")
+    if "iwae" in results:
+        i = results["iwae"]
+        lines += ["", f"IWAE_{i['k']} of the default model ({results.get('iwae_model', '')}) on "
+                  f"{i['n_images']} test images: -IWAE {i['minus_iwae_nats']:.2f} nats "
+                  f"(test -ELBO {i.get('minus_elbo_nats', float('nan')):.2f}), "
+                  f"{i['seconds']:.1f} s wall, {i['cpu_seconds']:.1f} s CPU."]
+    if "notebooks" in results:
+        n = results["notebooks"]
+        lines += ["", "| notebook | status | wall s | CPU s |", "|---|---|---|---|"]
+        for row in n["notebooks"]:
+            lines.append(f"| {row['notebook']} | {row['status']} | {row['wall_s']:.1f} | "
+                         f"{row['cpu_s']:.1f} |")
+        lines.append(f"| **total** | {n['n_failed']} failed | {n['total_wall_s']:.1f} | "
+                     f"{n['total_cpu_s']:.1f} |")
+    if "widgets" in results:
+        lines += ["", "| widget | median ms | p95 ms | updates |", "|---|---|---|---|"]
+        for row in results["widgets"]:
+            label = f"{row['module']}.{row['widget']}" if row["widget"] else row["module"]
+            if row["status"] == "ok":
+                lines.append(f"| {label} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | "
+                             f"{row['n_updates']} |")
+            else:
+                lines.append(f"| {label} | {row['status']} | | |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vae_teach.bench",
+                                     description="Benchmark of the vae-teach course (issue 7).")
+    parser.add_argument("--budgets", type=parse_budgets, default=None,
+                        help="wall-clock training budgets in seconds, e.g. 10,30,60")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny budgets and sizes: a smoke run (seconds, not minutes)")
+    parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--skip-widgets", action="store_true")
+    parser.add_argument("--skip-iwae", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for this run (default: torch's choice)")
+    parser.add_argument("--iwae-k", type=int, default=None, help="importance samples (1000)")
+    parser.add_argument("--race-rounds", type=int, default=None,
+                        help="alternating fit/reference speed runs (default 3)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide fit's progress bars (they go to stderr)")
+    parser.add_argument("--cpu-clock", action="store_true",
+                        help="measure budgets and speeds in this process's CPU seconds instead "
+                             "of wall seconds (with --threads 1: what an idle core would do, "
+                             "on a machine shared with other jobs); notebooks stay wall-timed")
+    return parser
+
+
+@contextmanager
+def _clock(cpu: bool):
+    """With ``cpu=True``, make ``time.perf_counter`` (the clock of ``fit``, of the reference
+    loop and of every timing here) return process CPU seconds until the block ends."""
+    if not cpu:
+        yield
+        return
+    wall_clock = time.perf_counter
+    time.perf_counter = time.process_time
+    try:
+        yield
+    finally:
+        time.perf_counter = wall_clock
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
+    threads_before = torch.get_num_threads()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    if args.cpu_clock and torch.get_num_threads() != 1:
+        torch.set_num_threads(threads_before)
+        raise SystemExit("--cpu-clock needs --threads 1 (CPU seconds of 2 threads are not an "
+                         "idle core's wall seconds)")
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(args) -> dict:
+    quick = args.quick
+    budgets = args.budgets or ((0.5, 1.0) if quick else DEFAULT_BUDGETS)
+    iwae_k = args.iwae_k or (10 if quick else 1000)
+    race_rounds = args.race_rounds or (1 if quick else 3)
+    race_seconds = 0.5 if quick else 5.0
+    progress = not args.no_progress
+    bench_start = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    results: dict = {"machine": machine_info(), "threads": torch.get_num_threads(),
+                     "load_start": load_average(),
+                     "quick": quick, "budgets_s": list(budgets),
+                     "default_recipe": {"model": default_model_arguments(),
+                                        "fit": {k: v for k, v in default_fit_arguments().items()
+                                                if k not in ("x_test", "max_seconds")}},
+                     "reference_recipe": {"model": "784-400-20 ReLU MLP (ReferenceVAE)",
+                                          "optimizer": "Adam lr 1e-3 constant", "batch_size": 128,
+                                          "data": "fixed-binarized train split via DataLoader"}}
+    log(f"machine: {results['machine']['cpu_model']}, {results['machine']['nproc']} cores, "
+        f"torch {results['machine']['torch']} with {torch.get_num_threads()} threads, "
+        f"load {results['load_start']}")
+    x_binary, _ = load_mnist("train", "fixed")
+    x_grey, _ = load_mnist("train", None)
+    x_test, _ = load_mnist("test", "fixed")
+    if quick:
+        x_test = x_test[:200]
+
+    unit = "CPU s" if args.cpu_clock else "s"
+    results["clock"] = "process CPU time" if args.cpu_clock else "wall time"
+    log(f"(a) recipes at budgets {', '.join(f'{b:g} {unit}' for b in budgets)}")
+    with _clock(args.cpu_clock):
+        rows, model = compare_recipes(budgets, x_grey, x_binary, x_test, progress=progress,
+                                      log=log)
+        results["recipes"] = rows
+        log("(a) speed race, same architecture")
+        results["speed_race"] = speed_race(x_binary, race_seconds, race_rounds,
+                                           progress=progress, log=log)
+        log("(b) FLOP rate")
+        matmul = matmul_gflops(512 if quick else 2048, repeats=2 if quick else 5)
+    training = {}
+    default_flops = training_flops_per_image(BernoulliVAE())
+    reference_flops = training_flops_per_image(ReferenceVAE())
+    biggest = rows[-1]
+    for name, flops, rate in [
+            ("default recipe", default_flops, biggest["default"]["images_per_s"]),
+            ("reference loop", reference_flops, biggest["reference"]["images_per_s"]),
+            ("fit, reference architecture", reference_flops,
+             statistics.median(results["speed_race"]["fit_images_per_s"]))]:
+        gflops = flops * rate / 1e9
+        training[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "gflops": gflops,
+                          "share_of_matmul": gflops / matmul["best_gflops"]}
+    results["flops"] = {"matmul": matmul, "training": training}
+    log(f"  matmul {matmul['best_gflops']:.1f} GFLOP/s; training: " + ", ".join(
+        f"{k} {v['gflops']:.1f} GFLOP/s" for k, v in training.items()))
+
+    if not args.skip_iwae:
+        log(f"(c) IWAE_{iwae_k} on {len(x_test)} test images")
+        with _clock(args.cpu_clock):
+            results["iwae"] = measure_iwae(model, x_test, iwae_k)
+        results["iwae"]["minus_elbo_nats"] = biggest["default"]["test_minus_elbo"]
+        results["iwae_model"] = f"default recipe after {biggest['budget_s']:g} s"
+        log(f"  -IWAE {results['iwae']['minus_iwae_nats']:.2f} nats vs -ELBO "
+            f"{results['iwae']['minus_elbo_nats']:.2f}; {results['iwae']['seconds']:.1f} s")
+
+    if not args.skip_notebooks:
+        log("(d) notebooks (fresh kernel, empty model cache each)")
+        results["notebooks"] = run_notebooks(NOTEBOOK_DIR, log=log)
+        log(f"  total {results['notebooks']['total_wall_s']:.1f} s wall, "
+            f"{results['notebooks']['total_cpu_s']:.1f} s CPU, "
+            f"{results['notebooks']['n_failed']} failed")
+
+    if not args.skip_widgets:
+        log("(e) widget updates")
+        results["widgets"] = bench_widgets(WIDGET_DIR, n_updates=5 if quick else 20, log=log)
+
+    results["load_end"] = load_average()
+    results["bench_seconds"] = time.perf_counter() - bench_start
+    report = format_report(results)
+    print()
+    print(report)
+    print(f"\nbench took {results['bench_seconds']:.0f} s")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results written to {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

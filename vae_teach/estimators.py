@@ -158,7 +158,8 @@ def variance_table(dims=(1, 10, 100), sample_sizes=(1, 10, 100), *, mu_value: fl
                    estimators=ESTIMATORS, generator: torch.Generator | None = None):
     """Measured variance of each estimator of d/dmu E_q ||z||^2 (averaged over coordinates),
     for every dimension D and number of samples S, as a pandas DataFrame with one row per
-    (D, S) and one column per estimator, plus the ratio score function / reparameterization.
+    (D, S) and one column per estimator, the closed-form variances ("exact reparameterization",
+    "exact score function"), and the measured ratio score function / reparameterization.
 
     Also reports the largest bias in units of its standard error ("max |z-score|"), which should
     stay below ~4 for unbiased estimators.
@@ -183,6 +184,9 @@ def variance_table(dims=(1, 10, 100), sample_sizes=(1, 10, 100), *, mu_value: fl
                 row[name] = float(stats.var_mu.mean())
                 z_scores = (stats.mean_mu - exact_mu) / (stats.var_mu / n_repeats).sqrt()
                 worst_z = max(worst_z, float(z_scores.abs().max()))
+            for name in ESTIMATORS[:2]:                  # closed forms exist for these two
+                exact_var = f.single_sample_variance_mu(mu, sigma, name).mean() / n
+                row[f"exact {name}"] = float(exact_var)
             if "score function" in row and "reparameterization" in row:
                 row["ratio score / reparam"] = row["score function"] / row["reparameterization"]
             row["max |z-score| of the mean"] = worst_z

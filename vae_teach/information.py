@@ -149,26 +149,36 @@ def sample_encoder(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 1, *
 # ---------------------------------------------------------------------------- mixture densities
 
 def _mixture_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                         chunk_elements: int) -> torch.Tensor:
+                         chunk_elements: int, own_component: torch.Tensor | None = None):
     """log (1/N) sum_n N(z_m; mu_n, diag exp(logvar_n)) for z [M, d]: [M], float64.
 
-    The squared Mahalanobis distances of all (m, n) pairs come from three matrix products,
-        sum_j (z_j - mu_nj)^2 w_nj = z^2 @ w.T - 2 z @ (mu w).T + sum_j mu_nj^2 w_nj,
-    with w = exp(-logvar); float64 keeps the cancellation harmless even for tiny variances.
+    Expanding the square, with precisions w = exp(-logvar),
+        log N(z; mu_n, .) = -1/2 sum_j w_nj z_j^2 + sum_j mu_nj w_nj z_j + c_n,
+    so the log-densities of all (m, n) pairs are ONE matrix product [z^2, z, 1] @ [-w/2, mu w, c].T.
+    float64 keeps the cancellation small even for tiny variances.  With ``own_component`` (an
+    index [M] of the component each z was drawn from) it also returns that component's
+    log-density, taken from the same matrix: then log q(z|x_n) - log q(z) <= log N holds exactly,
+    whatever the rounding.
     """
     z, mu, logvar = z.double(), mu.double(), logvar.double()
     n, d = mu.shape
     w = torch.exp(-logvar)                                    # [N, d] precisions
     mu_w = mu * w
     const = -0.5 * (d * LOG_2PI + logvar.sum(dim=1) + (mu * mu_w).sum(dim=1))   # [N]
+    weights = torch.cat([-0.5 * w, mu_w, const[:, None]], dim=1).T            # [2d + 1, N]
     rows = max(1, chunk_elements // n)
-    out = []
+    mixture, own = [], []
     for start in range(0, z.shape[0], rows):
         zc = z[start:start + rows]
-        quad = (zc * zc) @ w.T - 2.0 * zc @ mu_w.T            # [rows, N], without the mu^2 w term
-        log_components = const - 0.5 * quad
-        out.append(torch.logsumexp(log_components, dim=1) - math.log(n))
-    return torch.cat(out)
+        features = torch.cat([zc * zc, zc, torch.ones(len(zc), 1, dtype=zc.dtype)], dim=1)
+        log_components = features @ weights                   # [rows, N]
+        mixture.append(torch.logsumexp(log_components, dim=1) - math.log(n))
+        if own_component is not None:
+            index = own_component[start:start + rows, None]
+            own.append(log_components.gather(1, index)[:, 0])
+    if own_component is None:
+        return torch.cat(mixture)
+    return torch.cat(mixture), torch.cat(own)
 
 
 def _mixture_log_density_per_dim(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
@@ -212,12 +222,6 @@ def aggregate_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
     return result[0] if single else result
 
 
-def _log_q_own(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log q(z_{s,n} | x_n) for z [S, N, d]: [S, N], float64."""
-    z, mu, logvar = z.double(), mu.double(), logvar.double()
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
-
-
 def _estimate(values: torch.Tensor) -> Estimate:
     values = values.reshape(-1)
     stderr = float(values.std() / math.sqrt(values.numel())) if values.numel() > 1 else 0.0
@@ -237,10 +241,11 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 
     """
     _check_encoder_outputs(mu, logvar)
     n_samples = _check_samples_and_generator(n_samples, generator)
-    z = sample_encoder(mu, logvar, n_samples, generator=generator)          # [S, N, d]
-    log_own = _log_q_own(z, mu, logvar)                                       # [S, N]
-    log_mix = aggregate_log_density(z.reshape(-1, mu.shape[1]), mu, logvar,
-                                    chunk_elements=chunk_elements).reshape(log_own.shape)
+    n, d = mu.shape
+    z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, d)   # [S N, d]
+    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
+    own = torch.arange(n).repeat(n_samples)                   # row s N + n was drawn from q(z|x_n)
+    log_mix, log_own = _mixture_log_density(z, mu, logvar, chunk_elements, own_component=own)
     return _estimate(log_own - log_mix)
 
 

@@ -38,7 +38,7 @@ class BernoulliVAE(nn.Module):
     The defaults are the course's default recipe (see README, "Performance").
     """
 
-    def __init__(self, input_dim: int = 784, hidden_dim: int = 512, latent_dim: int = 16,
+    def __init__(self, input_dim: int = 784, hidden_dim: int = 400, latent_dim: int = 32,
                  n_hidden_layers: int = 1, activation: str = "relu"):
         super().__init__()
         check_positive_int("input_dim", input_dim)

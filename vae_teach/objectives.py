@@ -22,6 +22,11 @@ from .utils import check_positive_float, check_positive_int, check_tensor
 
 # How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
 IWAE_CHUNK_ELEMENTS = 2 ** 24
+# Within a chunk, the decoder runs on blocks of samples of at most this many outputs (~8 MB of
+# floats), small enough to stay in the CPU cache while the likelihood reads them back: ~1.5x
+# faster than one pass over the whole chunk (measured for issue 7, see vae_teach.bench).  The
+# noise is still drawn per chunk, so the result does not depend on the block size.
+IWAE_BLOCK_ELEMENTS = 2 ** 21
 
 
 class ELBOTerms(NamedTuple):
@@ -100,8 +105,9 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
                chunk_elements: int = IWAE_CHUNK_ELEMENTS) -> torch.Tensor:
     """The importance-weighted bound IWAE_k per example, shape [N], in nats (no gradients).
 
-    Batched over examples so that at most ``chunk_elements`` decoder outputs live at once, and
-    combined with log-mean-exp so that k = 1000 importance weights never under- or overflow.
+    Batched over examples so that at most ``chunk_elements`` decoder outputs live at once (the
+    decoder itself runs on cache-sized blocks of samples), and combined with log-mean-exp so
+    that k = 1000 importance weights never under- or overflow.
     """
     _check_model_input(model, x)
     k = check_positive_int("k", k)
@@ -115,7 +121,10 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
             mu, logvar = model.encode(xb)
             eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps          # [k, n, latent]
-            log_weights = log_px_given_z(model, z, xb) + standard_normal_log_prob(z) \
+            per_block = max(1, IWAE_BLOCK_ELEMENTS // (xb.shape[0] * input_dim))
+            log_px = torch.cat([log_px_given_z(model, z[i:i + per_block], xb)
+                                for i in range(0, k, per_block)])            # [k, n]
+            log_weights = log_px + standard_normal_log_prob(z) \
                 - gaussian_log_prob(z, mu, logvar)           # [k, n]
             bounds.append(log_mean_exp(log_weights, dim=0))
     return torch.cat(bounds)

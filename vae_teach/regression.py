@@ -12,14 +12,14 @@ and the parameter vector is ``w = (slope, intercept)``, so the design matrix has
 * the same fit seen as maximum likelihood and as a KL: ``gaussian_line_log_likelihood``,
   ``line_kl_estimate`` (Monte Carlo over the data) and ``line_kl_closed_form``;
 * Bayesian linear regression with prior ``w ~ N(0, prior_precision^-1 I)`` and known noise
-  (Bishop 2006, section 3.3): ``bayes_linear_posterior``, ``log_evidence``, ``log_joint``,
-  ``gaussian_elbo``;
+  (Bishop 2006, section 3.3): ``bayes_linear_posterior``, ``log_evidence``, ``log_joint``
+  (and ``make_log_joint`` for loops), ``gaussian_elbo``;
 * diagonal Gaussian approximations of a full Gaussian: ``reverse_kl_diagonal_fit`` (minimizes
   KL(q || p); variances 1 / precision diagonal) and ``forward_kl_diagonal_fit`` (minimizes
   KL(p || q); the marginal variances), ``gaussian_kl_full``, and the gradient-based fit
   ``fit_diagonal_gaussian_reverse_kl`` (maximizes the ELBO with reparameterized gradients);
 * a 1-D two-mode target: ``mixture_log_density``, ``moment_match_mixture``,
-  ``kl_gaussian_to_density`` (reverse KL, Gauss-Hermite quadrature) and
+  ``kl_gaussian_to_density`` (reverse KL, fine quadrature in standardized coordinates) and
   ``kl_density_to_gaussian`` (forward KL, on a grid);
 * ``covariance_ellipse``: points of a Gaussian's n-sigma ellipse, for plotting.
 
@@ -272,6 +272,16 @@ def log_joint(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, prior_precision
     return _log_joint(w.to(DTYPE), x, y, alpha, noise_std)
 
 
+def make_log_joint(x: torch.Tensor, y: torch.Tensor, prior_precision: float,
+                   noise_std: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``w -> log p(y, w | x)`` with the data and constants checked once, for optimization loops
+    (``fit_diagonal_gaussian_reverse_kl`` calls it thousands of times)."""
+    x, y = _check_xy(x, y)
+    alpha = check_positive_float("prior_precision", prior_precision)
+    noise_std = check_positive_float("noise_std", noise_std)
+    return lambda w: _log_joint(w, x, y, alpha, noise_std)
+
+
 def _log_joint(w, x, y, alpha, noise_std):
     residual = y - (w[..., :1] * x + w[..., 1:])                       # [..., n]
     log_lik = -0.5 * (x.shape[0] * (LOG_2PI + 2 * math.log(noise_std))
@@ -434,25 +444,33 @@ def moment_match_mixture(weights: torch.Tensor, means: torch.Tensor,
 
 
 def kl_gaussian_to_density(mean, std, log_density: Callable[[torch.Tensor], torch.Tensor], *,
-                           n_nodes: int = 80) -> torch.Tensor:
+                           n_points: int = 801, width: float = 8.0) -> torch.Tensor:
     """Reverse KL  KL( N(mean, std^2) || p ) = -H(q) - E_q[log p(z)]  for a 1-D density p.
 
-    The expectation uses Gauss-Hermite quadrature with ``n_nodes`` nodes (exact for polynomials
-    of degree < 2 n_nodes; very accurate for smooth log densities).  ``mean`` and ``std`` may be
-    tensors of the same (broadcastable) shape, e.g. a grid; ``log_density`` must work
-    elementwise.
+    H(q) is closed form.  E_q[log p] is a weighted sum over z = mean + std * t on ``n_points``
+    equally spaced t in [-width, width], with normal-density weights (a trapezoid rule in
+    standardized coordinates).  A fine, equally spaced rule is used on purpose: the log density
+    of a two-mode mixture bends sharply between the modes, where Gauss-Hermite quadrature with
+    80 nodes is off by up to 0.15 nats.  ``mean`` and ``std`` may be tensors of the same
+    (broadcastable) shape, e.g. a grid; ``log_density`` must work elementwise.
     """
     if not callable(log_density):
         raise TypeError(f"log_density must be a callable, got {type(log_density).__name__}")
     mean, std = _as_param("mean", mean), _as_param("std", std)
     if (std <= 0).any():
         raise ValueError("std must be > 0")
-    n_nodes = check_positive_int("n_nodes", n_nodes, minimum=2)
-    nodes, node_weights = np.polynomial.hermite.hermgauss(n_nodes)
-    nodes = torch.as_tensor(nodes, dtype=DTYPE)
-    node_weights = torch.as_tensor(node_weights, dtype=DTYPE) / math.sqrt(math.pi)
-    z = mean.unsqueeze(-1) + math.sqrt(2.0) * std.unsqueeze(-1) * nodes
-    expected_log_p = (log_density(z) * node_weights).sum(-1)
+    n_points = check_positive_int("n_points", n_points, minimum=11)
+    width = check_positive_float("width", width)
+    t = torch.linspace(-width, width, n_points, dtype=DTYPE)
+    weights = torch.exp(-0.5 * t ** 2)
+    weights = weights / weights.sum()                # sums to 1: exact for constants
+    mean, std = torch.broadcast_tensors(mean, std)
+    flat_mean, flat_std = mean.reshape(-1, 1), std.reshape(-1, 1)
+    rows_per_chunk = max(1, 2 ** 21 // n_points)     # about 16 MB of z values at a time
+    expected_log_p = torch.cat([
+        (log_density(flat_mean[i:i + rows_per_chunk] + flat_std[i:i + rows_per_chunk] * t)
+         * weights).sum(-1)
+        for i in range(0, flat_mean.shape[0], rows_per_chunk)]).reshape(mean.shape)
     entropy_q = 0.5 * (LOG_2PI + 1) + std.log()
     return -entropy_q - expected_log_p
 

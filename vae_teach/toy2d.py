@@ -2,14 +2,18 @@
 
 * ``ring_centres`` / ``ring_of_gaussians`` / ``ring_log_prob``: the data, a ring of K isotropic
   Gaussians (the benchmark of Metz et al. 2017 and Srivastava et al. 2017, "VEEGAN", §5.1).
-* ``ToyVAE``: a VAE with a 2-D latent and a *Gaussian* decoder p(x|z) = N(mu(z), diag sigma^2(z)),
-  with the decoder variance learned (per z) or fixed.  ``elbo_terms`` / ``iwae_bound`` in nats.
-* ``ToyGAN``: an MLP generator and discriminator trained with the non-saturating loss of
-  Goodfellow et al. (2014, §3).
-* ``fit_toy_vae`` / ``fit_toy_gan`` train in a few seconds of CPU; ``cached_toy_fit`` trains once
-  per configuration and loads afterwards (same cache as ``vae_teach.train.cached_fit``).
 * ``mode_coverage``: how many modes the samples cover and how many samples are far from every
   mode ("low-quality"), after VEEGAN §5.1.
+* ``ToyVAE``: a VAE with a 2-D latent and a *Gaussian* decoder p(x|z) = N(mu(z), diag sigma^2(z)),
+  the decoder noise learned per z, shared, or fixed; ``toy_elbo_terms`` and ``toy_iwae_bound``
+  give the ELBO and the importance-weighted bound in nats.
+* ``ToyGAN``: an MLP generator and discriminator trained with the non-saturating loss of
+  Goodfellow et al. (2014, §3).
+* Both hold several independent runs (one per seed) side by side in batched layers
+  (``RunsLinear``): for networks this small, three runs cost little more than one.
+* ``fit_toy_vae`` / ``fit_toy_gan`` train in a few seconds of CPU; ``cached_toy_fit`` trains once
+  per configuration and loads afterwards (same cache as ``vae_teach.train.cached_fit``).
+* ``parzen_log_likelihood``: the Parzen-window score, the only "likelihood" a GAN's samples get.
 """
 from __future__ import annotations
 
@@ -22,12 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributions import LOG_2PI, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
-from .models import mlp
+from .distributions import gaussian_log_prob, log_mean_exp, standard_normal_log_prob
+from .models import ACTIVATIONS
 from .utils import check_choice, check_positive_float, check_positive_int, check_tensor
 
 # The chapter's data set: 8 modes on a circle of radius 2, each with standard deviation 0.05.
 N_MODES, RADIUS, MODE_STD = 8, 2.0, 0.05
+# The activations the toy networks may use (SiLU is smooth like tanh and several times cheaper).
+TOY_ACTIVATIONS = {**ACTIVATIONS, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid}
+# How the decoder's noise is modelled (see ``ToyVAE``).
+DECODER_NOISE = ("per_z", "shared", "fixed")
 # A decoder standard deviation below this is not allowed (keeps log p(x|z) bounded).
 MIN_DECODER_STD = 1e-3
 
@@ -115,163 +123,272 @@ def mode_coverage(samples: torch.Tensor, *, n_modes: int = N_MODES, radius: floa
                     share_per_mode, share_good, 1.0 - share_good)
 
 
+# --------------------------------------------------------------------- several runs side by side
+
+class RunsLinear(nn.Module):
+    """``n_runs`` independent linear layers applied side by side: [R, ..., n_in] -> [R, ..., n_out].
+
+    Run r is initialised from its own generator like ``nn.Linear`` (uniform in +-1/sqrt(n_in)),
+    so a run's initial weights depend on its seed alone.  The runs share no parameters and their
+    gradients never mix; training them in one tensor is cheaper than one after the other,
+    because small matrix products cost mostly overhead.  (They do share the data batches, and
+    their noise is drawn from one stream, so a run's training is not identical to a solo run.)
+    """
+
+    def __init__(self, n_in: int, n_out: int, generators: list[torch.Generator]):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.stack(
+            [(2 * torch.rand(n_in, n_out, generator=g) - 1) * bound for g in generators]))
+        self.bias = nn.Parameter(torch.stack(
+            [(2 * torch.rand(1, n_out, generator=g) - 1) * bound for g in generators]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_runs, n_in = self.weight.shape[0], self.weight.shape[1]
+        flat = x.reshape(n_runs, -1, n_in)
+        return torch.baddbmm(self.bias, flat, self.weight).reshape(*x.shape[:-1], -1)
+
+
+def runs_mlp(sizes: list[int], activation: str, generators: list[torch.Generator]) -> nn.Sequential:
+    """Like ``vae_teach.models.mlp`` but for several independent runs side by side."""
+    check_choice("activation", activation, sorted(TOY_ACTIVATIONS))
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(RunsLinear(n_in, n_out, generators))
+        if i < len(sizes) - 2:
+            layers.append(TOY_ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def _check_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = (int(seeds),)
+    if not isinstance(seeds, (tuple, list)) or not seeds:
+        raise TypeError(f"seeds must be an int or a non-empty tuple of ints, got {seeds!r}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seeds must hold ints >= 0, got {seeds!r}")
+    return tuple(int(s) for s in seeds)
+
+
+def _check_points(x: torch.Tensor, name: str = "x") -> None:
+    check_tensor(name, x, ndim=2)
+    if x.shape[1] != 2:
+        raise ValueError(f"{name} must be [N, 2] points, got shape {tuple(x.shape)}")
+
+
 # ------------------------------------------------------------------------------------ the VAE
 
 class ToyVAE(nn.Module):
-    """A VAE for 2-D points with a 2-D latent (notebook 02).
+    """VAEs for 2-D points with a 2-D latent, one per seed, trained side by side (notebook 02).
 
     p(z) = N(0, I);  p_theta(x|z) = N(mu_theta(z), diag sigma_theta^2(z));
     q_phi(z|x) = N(m_phi(x), diag s_phi^2(x)).
 
-    ``decoder_std=None`` learns sigma_theta(z) (a second decoder head, floored at
-    ``MIN_DECODER_STD``); a number fixes it, so that only the mean is learned.
+    The decoder's noise sigma_theta is chosen by ``decoder_noise``:
+    ``"per_z"`` learns sigma_theta(z) (a second decoder head), ``"shared"`` learns one sigma per
+    coordinate for all z, ``"fixed"`` keeps ``decoder_std``.  A learned sigma lies between
+    ``MIN_DECODER_STD`` and ``max_decoder_std`` (a sigmoid of the raw output): without a cap,
+    about one seed in three of the notebook's VAE got stuck explaining six of the eight modes as
+    noise around a line through the other two.  Every output has a leading run dimension
+    R = len(seeds).
     """
 
-    def __init__(self, hidden_dim: int = 64, n_hidden_layers: int = 2, latent_dim: int = 2,
-                 decoder_std: float | None = None, activation: str = "tanh"):
+    def __init__(self, seeds=(0,), hidden_dim: int = 64, n_hidden_layers: int = 2,
+                 latent_dim: int = 2, decoder_noise: str = "per_z", decoder_std: float = 0.1,
+                 max_decoder_std: float = 1.0, activation: str = "tanh"):
         super().__init__()
+        self.seeds = _check_seeds(seeds)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("n_hidden_layers", n_hidden_layers)
         check_positive_int("latent_dim", latent_dim)
-        if decoder_std is not None:
-            decoder_std = check_positive_float("decoder_std", decoder_std)
+        check_choice("decoder_noise", decoder_noise, DECODER_NOISE)
+        decoder_std = check_positive_float("decoder_std", decoder_std)
+        max_decoder_std = check_positive_float("max_decoder_std", max_decoder_std)
+        if max_decoder_std <= MIN_DECODER_STD:
+            raise ValueError(f"max_decoder_std must be > {MIN_DECODER_STD}, got {max_decoder_std}")
+        if decoder_noise == "shared" and not MIN_DECODER_STD < decoder_std < max_decoder_std:
+            raise ValueError(f"decoder_std (the starting sigma) must lie in ({MIN_DECODER_STD}, "
+                             f"max_decoder_std={max_decoder_std}), got {decoder_std}")
         self.hidden_dim, self.n_hidden_layers, self.latent_dim = hidden_dim, n_hidden_layers, latent_dim
-        self.decoder_std, self.activation = decoder_std, activation
+        self.decoder_noise, self.decoder_std, self.activation = decoder_noise, decoder_std, activation
+        self.max_decoder_std = max_decoder_std
+        generators = [torch.Generator().manual_seed(seed) for seed in self.seeds]
         hidden = [hidden_dim] * n_hidden_layers
-        self.encoder = mlp([2, *hidden, 2 * latent_dim], activation)
-        self.decoder = mlp([latent_dim, *hidden, 2 if decoder_std else 4], activation)
+        self.encoder = runs_mlp([2, *hidden, 2 * latent_dim], activation, generators)
+        self.decoder = runs_mlp([latent_dim, *hidden, 4 if decoder_noise == "per_z" else 2],
+                                activation, generators)
+        # for "shared", the raw parameter starts where sigma = decoder_std
+        self.shared_raw_std = None
+        if decoder_noise == "shared":
+            fraction = (decoder_std - MIN_DECODER_STD) / (max_decoder_std - MIN_DECODER_STD)
+            self.shared_raw_std = nn.Parameter(
+                torch.full((self.n_runs, 1, 2), math.log(fraction / (1 - fraction))))
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.seeds)
 
     @property
     def config(self) -> dict:
-        return dict(hidden_dim=self.hidden_dim, n_hidden_layers=self.n_hidden_layers,
-                    latent_dim=self.latent_dim, decoder_std=self.decoder_std,
-                    activation=self.activation)
+        return dict(seeds=self.seeds, hidden_dim=self.hidden_dim,
+                    n_hidden_layers=self.n_hidden_layers, latent_dim=self.latent_dim,
+                    decoder_noise=self.decoder_noise, decoder_std=self.decoder_std,
+                    activation=self.activation, max_decoder_std=self.max_decoder_std)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q_phi(z|x), each [N, latent_dim]."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        """Mean and log-variance of q_phi(z|x) for x [N, 2] (every run sees the same x):
+        each [R, N, latent_dim]."""
+        h = self.encoder(x.expand(self.n_runs, *x.shape))
+        mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar
 
+    def decoder_std_of(self, raw: torch.Tensor) -> torch.Tensor:
+        """sigma = MIN + (max - MIN) * sigmoid(raw): a learned noise level, kept in range."""
+        return MIN_DECODER_STD + (self.max_decoder_std - MIN_DECODER_STD) * torch.sigmoid(raw)
+
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of p_theta(x|z), each [..., 2]."""
+        """Mean and log-variance of p_theta(x|z) for z [R, ..., latent_dim]: each [R, ..., 2]."""
         out = self.decoder(z)
-        if self.decoder_std is not None:
+        if self.decoder_noise == "fixed":
             return out, torch.full_like(out, 2 * math.log(self.decoder_std))
+        if self.decoder_noise == "shared":
+            std = self.decoder_std_of(self.shared_raw_std)                 # [R, 1, 2]
+            std = std.reshape(self.n_runs, *([1] * (out.dim() - 2)), 2)
+            return out, (2 * torch.log(std)).expand_as(out)
         mean, raw = out.chunk(2, dim=-1)
-        std = MIN_DECODER_STD + F.softplus(raw)
-        return mean, 2 * torch.log(std)
+        return mean, 2 * torch.log(self.decoder_std_of(raw))
 
     @torch.no_grad()
     def sample(self, n: int, *, decoder_noise: bool = True,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` points from p_theta(x): z ~ N(0, I), then x ~ N(mu(z), sigma^2(z)).  With
-        ``decoder_noise=False`` return the decoder means mu(z) only."""
+        """``n`` points per run from p_theta(x), [R, n, 2]: z ~ N(0, I), then
+        x ~ N(mu(z), sigma^2(z)).  ``decoder_noise=False`` returns the decoder means mu(z)."""
         n = check_positive_int("n", n)
-        z = torch.randn(n, self.latent_dim, generator=generator)
+        z = torch.randn(self.n_runs, n, self.latent_dim, generator=generator)
         mean, logvar = self.decode(z)
         if not decoder_noise:
             return mean
         return mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)
 
 
-def _check_points(x: torch.Tensor) -> None:
-    check_tensor("x", x, ndim=2)
-    if x.shape[1] != 2:
-        raise ValueError(f"x must be [N, 2] points, got shape {tuple(x.shape)}")
+class ToyELBOTerms(NamedTuple):
+    """Per-run, per-example ELBO and its parts, each [R, N], in nats: elbo = -(distortion + rate)."""
+    elbo: torch.Tensor
+    distortion: torch.Tensor
+    rate: torch.Tensor
 
 
 def toy_elbo_terms(model: ToyVAE, x: torch.Tensor, n_samples: int = 1,
-                   generator: torch.Generator | None = None):
-    """Per-example (elbo, distortion D, rate R), each [N], in nats, for the Gaussian decoder:
-    D = -E_q log N(x; mu(z), sigma^2(z)) (Monte Carlo), R = KL(q(z|x) || N(0, I)) (closed form)."""
+                   generator: torch.Generator | None = None) -> ToyELBOTerms:
+    """ELBO = -(D + R) per run and example ([R, N], nats) for the Gaussian decoder:
+    D = -E_q log N(x; mu(z), sigma^2(z)) (``n_samples`` draws), R = KL(q(z|x) || N(0, I))."""
     _check_points(x)
     n_samples = check_positive_int("n_samples", n_samples)
     return _toy_elbo_terms(model, x, n_samples, generator)
 
 
-def _toy_elbo_terms(model, x, n_samples=1, generator=None):
-    mu, logvar = model.encode(x)
+def _toy_elbo_terms(model, x, n_samples=1, generator=None) -> ToyELBOTerms:
+    mu, logvar = model.encode(x)                                          # [R, N, L]
     eps = torch.randn((n_samples, *mu.shape), generator=generator)
-    z = mu + torch.exp(0.5 * logvar) * eps                               # [S, N, latent]
+    z = (mu + torch.exp(0.5 * logvar) * eps).transpose(0, 1)              # [R, S, N, L]
     dec_mean, dec_logvar = model.decode(z)
-    distortion = -gaussian_log_prob(x, dec_mean, dec_logvar).mean(dim=0)
+    distortion = -gaussian_log_prob(x, dec_mean, dec_logvar).mean(dim=1)  # [R, N]
     rate = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=-1)
-    return -(distortion + rate), distortion, rate
+    return ToyELBOTerms(-(distortion + rate), distortion, rate)
 
 
 @torch.no_grad()
-def toy_iwae_bound(model: ToyVAE, x: torch.Tensor, k: int = 1000, *,
-                   generator: torch.Generator | None = None, chunk: int = 500) -> torch.Tensor:
-    """IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et al. 2016), per
-    example, [N], in nats.  ELBO = IWAE_1 <= IWAE_k <= log p_theta(x)."""
+def toy_iwae_bound(model: ToyVAE, x: torch.Tensor, k: int = 500, *,
+                   generator: torch.Generator | None = None, chunk: int = 250) -> torch.Tensor:
+    """IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i|x) with z_i ~ q(z|x) (Burda et al. 2016),
+    per run and example, [R, N], in nats.  ELBO = IWAE_1 <= IWAE_k <= log p_theta(x)."""
     _check_points(x)
     k = check_positive_int("k", k)
     chunk = check_positive_int("chunk", chunk)
     out = []
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
-        mu, logvar = model.encode(xb)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn((k, *mu.shape), generator=generator)
+        mu, logvar = model.encode(xb)                                     # [R, n, L]
+        z = mu[:, None] + torch.exp(0.5 * logvar[:, None]) \
+            * torch.randn((model.n_runs, k, *mu.shape[1:]), generator=generator)  # [R, k, n, L]
         dec_mean, dec_logvar = model.decode(z)
         log_w = gaussian_log_prob(xb, dec_mean, dec_logvar) + standard_normal_log_prob(z) \
-            - gaussian_log_prob(z, mu, logvar)                                  # [k, n]
-        out.append(log_mean_exp(log_w, dim=0))
-    return torch.cat(out)
+            - gaussian_log_prob(z, mu[:, None], logvar[:, None])          # [R, k, n]
+        out.append(log_mean_exp(log_w, dim=1))
+    return torch.cat(out, dim=1)
 
 
 # ------------------------------------------------------------------------------------ the GAN
 
 class ToyGAN(nn.Module):
-    """An MLP generator G: R^noise_dim -> R^2 and discriminator D: R^2 -> logit (notebook 02).
+    """MLP generators G: R^noise_dim -> R^2 and discriminators D: R^2 -> logit, one pair per
+    seed, trained side by side (notebook 02).
 
-    The model is *implicit*: x = G(z) with z ~ N(0, I) can be sampled, but no formula gives
+    The model is *implicit*: x = G(z) with z ~ N(0, I) is easy to sample, but no formula gives
     p_G(x), so there is no likelihood to report (see the notebook).
     """
 
-    def __init__(self, noise_dim: int = 2, hidden_dim: int = 64, n_hidden_layers: int = 2,
-                 activation: str = "relu"):
+    def __init__(self, seeds=(0,), noise_dim: int = 2, hidden_dim: int = 64,
+                 n_hidden_layers: int = 2, activation: str = "relu"):
         super().__init__()
+        self.seeds = _check_seeds(seeds)
         check_positive_int("noise_dim", noise_dim)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("n_hidden_layers", n_hidden_layers)
         self.noise_dim, self.hidden_dim, self.n_hidden_layers = noise_dim, hidden_dim, n_hidden_layers
         self.activation = activation
+        generators = [torch.Generator().manual_seed(seed) for seed in self.seeds]
         hidden = [hidden_dim] * n_hidden_layers
-        self.generator = mlp([noise_dim, *hidden, 2], activation)
-        self.discriminator = mlp([2, *hidden, 1], activation)
+        self.generator = runs_mlp([noise_dim, *hidden, 2], activation, generators)
+        self.discriminator = runs_mlp([2, *hidden, 1], activation, generators)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.seeds)
 
     @property
     def config(self) -> dict:
-        return dict(noise_dim=self.noise_dim, hidden_dim=self.hidden_dim,
+        return dict(seeds=self.seeds, noise_dim=self.noise_dim, hidden_dim=self.hidden_dim,
                     n_hidden_layers=self.n_hidden_layers, activation=self.activation)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` points G(z), z ~ N(0, I)."""
+        """``n`` points G(z), z ~ N(0, I), per run: [R, n, 2]."""
         n = check_positive_int("n", n)
-        return self.generator(torch.randn(n, self.noise_dim, generator=generator))
+        return self.generator(torch.randn(self.n_runs, n, self.noise_dim, generator=generator))
+
+    @torch.no_grad()
+    def discriminator_probability(self, x: torch.Tensor) -> torch.Tensor:
+        """D(x) = sigmoid(logit) per run, [R, N]: the discriminator's belief that x is real."""
+        _check_points(x)
+        return torch.sigmoid(self.discriminator(x.expand(self.n_runs, *x.shape))).squeeze(-1)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """-[log D(x) + log(1 - D(G(z)))], averaged; with D = sigmoid(logit), log D = -softplus(-l)
-    and log(1 - D) = -softplus(l), which stay finite for any logit."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    """-[log D(x) + log(1 - D(G(z)))] averaged over the last two dimensions (one value per run).
+    With D = sigmoid(l): log D = -softplus(-l) and log(1 - D) = -softplus(l), finite for any l."""
+    return F.softplus(-real_logits).mean(dim=(-2, -1)) + F.softplus(fake_logits).mean(dim=(-2, -1))
 
 
 def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """The non-saturating generator loss -log D(G(z)) = softplus(-logit), averaged
-    (Goodfellow et al. 2014, §3: strong gradients early on, when D rejects fakes easily)."""
-    return F.softplus(-fake_logits).mean()
+    """-log D(G(z)) = softplus(-logit), averaged over the last two dimensions (one value per
+    run).  Goodfellow et al. (2014, §3) use it instead of log(1 - D(G(z))), whose gradient
+    vanishes early in training, when D rejects the fakes easily."""
+    return F.softplus(-fake_logits).mean(dim=(-2, -1))
 
 
 # ------------------------------------------------------------------------------------ training
 
 @dataclass
 class ToyHistory:
-    """Per-step losses (averaged over ``log_every`` steps) and total training seconds."""
+    """Losses per run, averaged over ``log_every`` steps (``losses[name]`` is a list of [R]
+    lists), and the CPU seconds the training took."""
     step: list = field(default_factory=list)
     losses: dict = field(default_factory=dict)
-    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    snapshot_steps: list = field(default_factory=list)
+    snapshots: list = field(default_factory=list)       # [R, n, 2] samples at snapshot_steps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -280,101 +397,201 @@ class ToyHistory:
     def from_dict(cls, data: dict) -> "ToyHistory":
         return cls(**data)
 
+    def curve(self, name: str) -> np.ndarray:
+        """[n_logged, R] array of one loss."""
+        if name not in self.losses:
+            raise ValueError(f"name must be one of {sorted(self.losses)}, got {name!r}")
+        return np.asarray(self.losses[name])
 
-def _batches(x_train: torch.Tensor, batch_size: int, n_steps: int, generator: torch.Generator):
+
+class _Logger:
+    def __init__(self, names, n_runs, log_every):
+        self.history, self.log_every = ToyHistory(), log_every
+        self.sums = {name: torch.zeros(n_runs, dtype=torch.float64) for name in names}
+
+    def add(self, step: int, **values: torch.Tensor) -> None:
+        for name, value in values.items():
+            self.sums[name] += value.detach().double()
+        if step % self.log_every == 0:
+            self.history.step.append(step)
+            for name, total in self.sums.items():
+                self.history.losses.setdefault(name, []).append((total / self.log_every).tolist())
+                total.zero_()
+
+
+def _batches(x_train: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """Endless mini-batches: a fresh random permutation of ``x_train`` each epoch."""
     n = len(x_train)
-    order, position = torch.randperm(n, generator=generator), 0
-    for _ in range(n_steps):
-        if position + batch_size > n:
-            order, position = torch.randperm(n, generator=generator), 0
-        yield x_train[order[position:position + batch_size]]
-        position += batch_size
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for position in range(0, n - batch_size + 1, batch_size):
+            yield x_train[order[position:position + batch_size]]
 
 
-def _log(history: ToyHistory, step: int, sums: dict, count: int) -> None:
-    history.step.append(step)
-    for name, value in sums.items():
-        history.losses.setdefault(name, []).append(value / count)
-        sums[name] = 0.0
-
-
-def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 3000,
-                batch_size: int = 256, lr: float = 3e-3, seed: int = 0, log_every: int = 50,
-                progress: bool = True) -> ToyHistory:
-    """Maximize the ELBO with Adam on mini-batches of ``x_train``; the learning rate decays
-    along a cosine over ``n_steps``.  Returns the history of -ELBO, D and R (nats)."""
+def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
+                batch_size: int = 256, lr: float = 3e-3, kl_warmup_steps: int = 0,
+                data_seed: int = 0, log_every: int = 50, progress: bool = True) -> ToyHistory:
+    """Maximize the ELBO of every run with Adam on mini-batches of ``x_train`` (the learning
+    rate decays along a cosine).  With ``kl_warmup_steps`` > 0 the loss is D + beta R with beta
+    rising linearly from 0 to 1 over those first steps (Bowman et al. 2016, §3.1; Sønderby et
+    al. 2016, §2.4), which keeps the latent code in use early on; the ELBO proper (beta = 1)
+    is trained afterwards.  Returns the history of -ELBO, D and R per run, in nats."""
     import time
 
     from tqdm.auto import tqdm
 
-    _check_points(x_train)
+    _check_points(x_train, "x_train")
     n_steps = check_positive_int("n_steps", n_steps)
     batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
     lr = check_positive_float("lr", lr)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    log_every = check_positive_int("log_every", log_every)
+    kl_warmup_steps = check_positive_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
+    generator = torch.Generator().manual_seed(data_seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
-    history, sums, start = ToyHistory(), {"-ELBO": 0.0, "D": 0.0, "R": 0.0}, time.process_time()
+    logger, start, batches = _Logger(["-ELBO", "D", "R"], model.n_runs, log_every), \
+        time.process_time(), _batches(x_train, batch_size, generator)
     model.train()
-    for step, batch in enumerate(tqdm(_batches(x_train, batch_size, n_steps, generator),
-                                      total=n_steps, disable=not progress, desc="VAE",
-                                      unit="step", mininterval=0.5), start=1):
-        elbo, distortion, rate = _toy_elbo_terms(model, batch, 1, generator)
-        loss = -elbo.mean()
+    for step in tqdm(range(1, n_steps + 1), disable=not progress, desc="VAE", unit="step",
+                     mininterval=0.5):
+        terms = _toy_elbo_terms(model, next(batches), 1, generator)
+        beta = min(1.0, step / kl_warmup_steps) if kl_warmup_steps else 1.0
+        distortion, rate = terms.distortion.mean(dim=1), terms.rate.mean(dim=1)   # [R]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (distortion + beta * rate).sum().backward()            # runs do not share parameters
         optimizer.step()
         schedule.step()
-        sums["-ELBO"] += float(loss)
-        sums["D"] += float(distortion.mean())
-        sums["R"] += float(rate.mean())
-        if step % log_every == 0:
-            _log(history, step, sums, log_every)
-    history.seconds = time.process_time() - start
+        logger.add(step, **{"-ELBO": distortion + rate, "D": distortion, "R": rate})
+    logger.history.cpu_seconds = time.process_time() - start
     model.eval()
-    return history
+    return logger.history
 
 
-def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 3000,
-                batch_size: int = 256, lr: float = 1e-3, d_steps: int = 1, seed: int = 0,
-                log_every: int = 50, progress: bool = True) -> ToyHistory:
-    """Alternate ``d_steps`` discriminator steps and one generator step (non-saturating loss),
-    Adam with betas (0.5, 0.999) as in Radford et al. (2016).  Returns the history of both
-    losses (nats; log 4 = 1.386 is the discriminator loss when D = 1/2 everywhere)."""
+def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
+                batch_size: int = 256, lr: float = 2e-3, d_steps: int = 1, data_seed: int = 0,
+                log_every: int = 50, snapshot_every: int | None = None,
+                snapshot_size: int = 1000, progress: bool = True) -> ToyHistory:
+    """Alternate ``d_steps`` discriminator steps and one generator step (non-saturating loss)
+    for every run, with Adam(betas=(0.5, 0.999)) as in Radford et al. (2016, §4).  Returns the
+    history of both losses per run, in nats (2 log 2 = 1.386 is the discriminator loss when
+    D = 1/2 everywhere, the equilibrium of Goodfellow et al. 2014, §4.1).  With
+    ``snapshot_every``, the history also keeps ``snapshot_size`` samples per run every so many
+    steps (always from the same noise z, so one sees the generator move)."""
     import time
 
     from tqdm.auto import tqdm
 
-    _check_points(x_train)
+    _check_points(x_train, "x_train")
     n_steps = check_positive_int("n_steps", n_steps)
     batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
     d_steps = check_positive_int("d_steps", d_steps)
     lr = check_positive_float("lr", lr)
-    generator = torch.Generator().manual_seed(seed)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
-    history, sums, start = ToyHistory(), {"discriminator": 0.0, "generator": 0.0}, time.process_time()
-    batches = _batches(x_train, batch_size, n_steps * d_steps, generator)
+    log_every = check_positive_int("log_every", log_every)
+    generator = torch.Generator().manual_seed(data_seed)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
+    logger, start, batches = _Logger(["discriminator", "generator"], model.n_runs, log_every), \
+        time.process_time(), _batches(x_train, batch_size, generator)
+    noise_shape = (model.n_runs, batch_size, model.noise_dim)
+    if snapshot_every is not None:
+        snapshot_every = check_positive_int("snapshot_every", snapshot_every)
+        snapshot_noise = torch.randn(model.n_runs, check_positive_int("snapshot_size", snapshot_size),
+                                     model.noise_dim, generator=torch.Generator().manual_seed(data_seed + 1))
     model.train()
     for step in tqdm(range(1, n_steps + 1), disable=not progress, desc="GAN", unit="step",
                      mininterval=0.5):
         for _ in range(d_steps):
-            real = next(batches)
+            real = next(batches).expand(model.n_runs, batch_size, 2)
             with torch.no_grad():
-                fake = model.generator(torch.randn(batch_size, model.noise_dim, generator=generator))
-            d_loss = discriminator_loss(model.discriminator(real), model.discriminator(fake))
+                fake = model.generator(torch.randn(noise_shape, generator=generator))
+            logits = model.discriminator(torch.cat([real, fake], dim=1))   # one pass for both
+            d_loss = discriminator_loss(logits[:, :batch_size], logits[:, batch_size:])
             opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            d_loss.sum().backward()
             opt_d.step()
-        fake = model.generator(torch.randn(batch_size, model.noise_dim, generator=generator))
+        model.discriminator.requires_grad_(False)      # the generator step leaves D alone
+        fake = model.generator(torch.randn(noise_shape, generator=generator))
         g_loss = generator_loss_non_saturating(model.discriminator(fake))
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        g_loss.sum().backward()
         opt_g.step()
-        sums["discriminator"] += float(d_loss)
-        sums["generator"] += float(g_loss)
-        if step % log_every == 0:
-            _log(history, step, sums, log_every)
-    history.seconds = time.process_time() - start
+        model.discriminator.requires_grad_(True)
+        logger.add(step, discriminator=d_loss, generator=g_loss)
+        if snapshot_every is not None and step % snapshot_every == 0:
+            with torch.no_grad():
+                logger.history.snapshots.append(model.generator(snapshot_noise))
+            logger.history.snapshot_steps.append(step)
+    logger.history.cpu_seconds = time.process_time() - start
     model.eval()
-    return history
+    return logger.history
+
+
+# ------------------------------------------------------------------------------- train-or-load
+
+def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | None = None,
+                   progress: bool = True, verbose: bool = True, **fit_kwargs):
+    """Train a ``ToyVAE`` (``kind="vae"``) or ``ToyGAN`` (``kind="gan"``) with ``fit_toy_vae`` /
+    ``fit_toy_gan``, or load it if this exact configuration and data were trained before.
+
+    Uses the cache of ``vae_teach.train.cached_fit`` (``$VAE_TEACH_CACHE``), keyed by the model
+    and fit arguments and a hash of ``x_train``.  Returns ``(model, history)``, model in eval
+    mode.  ``fit_kwargs`` may include ``snapshot_every`` (GAN): see ``fit_toy_gan``.
+    """
+    from .train import _atomic_save, cache_dir, cache_key
+
+    check_choice("kind", kind, ("vae", "gan"))
+    _check_points(x_train, "x_train")
+    model_kwargs = dict(model_kwargs or {})
+    builder, trainer = (ToyVAE, fit_toy_vae) if kind == "vae" else (ToyGAN, fit_toy_gan)
+    key = cache_key(dict(model_kwargs, kind=kind), fit_kwargs, x_train, None)
+    path = cache_dir() / f"toy2d-{kind}-{key}.pt"
+    if path.exists():
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            model = builder(**entry["model_kwargs"])
+            model.load_state_dict(entry["state_dict"])
+            history = ToyHistory.from_dict(entry["history"])
+            model.eval()
+            if verbose:
+                print(f"loaded a trained {kind.upper()} from the cache ({path.name}); it took "
+                      f"{history.cpu_seconds:.1f} s of CPU to train")
+            return model, history
+        except Exception as error:  # a corrupt or stale entry: retrain rather than crash
+            import warnings
+            warnings.warn(f"cache entry {path} could not be loaded ({type(error).__name__}: "
+                          f"{error}); retraining")
+    model = builder(**model_kwargs)
+    history = trainer(model, x_train, progress=progress, **fit_kwargs)
+    config = model.config
+    config["seeds"] = list(config["seeds"])
+    _atomic_save({"model_kwargs": config, "state_dict": model.state_dict(),
+                  "history": history.to_dict()}, path)
+    if verbose:
+        print(f"trained {model.n_runs} {kind.upper()} run(s) in {history.cpu_seconds:.1f} s of CPU "
+              f"and cached them ({path.name})")
+    return model, history
+
+
+# ------------------------------------------------------------------- a density from samples only
+
+@torch.no_grad()
+def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, bandwidth: float,
+                          chunk: int = 500) -> torch.Tensor:
+    """log of a Parzen-window (Gaussian kernel) density built on ``samples`` [M, 2], at ``x``
+    [N, 2]: log (1/M) sum_j N(x; s_j, bandwidth^2 I), shape [N], nats.
+
+    The only "likelihood" one can attach to a GAN's samples (Goodfellow et al. 2014, §5).  It is
+    an estimate of the likelihood of *another* model (samples + Gaussian blur), biased, and
+    unreliable in high dimensions (Theis, van den Oord & Bethge 2016, §3.2).
+    """
+    _check_points(samples, "samples")
+    _check_points(x)
+    bandwidth = check_positive_float("bandwidth", bandwidth)
+    logvar = torch.full((2,), 2 * math.log(bandwidth), dtype=x.dtype)
+    out = [log_mean_exp(gaussian_log_prob(x[i:i + chunk, None, :], samples[None], logvar), dim=1)
+           for i in range(0, len(x), check_positive_int("chunk", chunk))]
+    return torch.cat(out)

@@ -136,7 +136,7 @@ def check_max_step(answer, x: torch.Tensor) -> str:
         return _say("that is 1 / lambda_max(H), the step the notebook uses (fastest for the "
                     "steep direction); gradient descent still converges up to twice that")
     design = design_matrix(x)
-    if _close(value, 2 / float(torch.linalg.eigvalsh(design.T @ design).max()), 0.01):
+    if _close(value, 1 / float(torch.linalg.eigvalsh(design.T @ design).max()), 0.01):
         return _say("close, but that is for the *sum* of squared errors; the notebook descends "
                     "the *mean* (SSE / n), whose Hessian is (2/n) X^T X")
     return _say(f"not quite: got {value:.4g}. The MSE is quadratic with Hessian "

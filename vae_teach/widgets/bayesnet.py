@@ -75,9 +75,9 @@ def bayesnet_explorer(net: BayesNet | None = None, *, positions=None,
 
     fig = new_figure(figsize=(8.6, 4.2), dpi=90)
     ax_graph = fig.add_axes((0.0, 0.02, 0.45, 0.78))
-    ax_bars = fig.add_axes((0.6, 0.12, 0.37, 0.66))
+    ax_bars = fig.add_axes((0.6, 0.15, 0.37, 0.63))
     artists = draw_network(net, ax_graph, positions=positions, values={n: 0.0 for n in net.nodes},
-                           radius=0.42, fontsize=9.5)
+                           radius=0.44, fontsize=9)
     rows = np.arange(len(net.nodes))[::-1]
     prior_color, posterior_color = label_colors(2)
     prior_bars = ax_bars.barh(rows + 0.2, np.zeros(len(rows)), height=0.38, color=prior_color,

@@ -60,7 +60,8 @@ def smoothed_mean_image(x: torch.Tensor, pseudocount: float = LAPLACE_PSEUDOCOUN
 
 
 class ProbabilityMaps:
-    """The mean training image and the ten class means (smoothed), computed once."""
+    """The mean training image and the ten class means (smoothed), and their logits, computed
+    once."""
 
     def __init__(self, x_train: torch.Tensor, labels_train: torch.Tensor,
                  pseudocount: float = LAPLACE_PSEUDOCOUNT):
@@ -74,6 +75,9 @@ class ProbabilityMaps:
         self.classes = sorted(int(c) for c in labels_train.unique())
         self.per_class = {c: smoothed_mean_image(x_train[labels_train == c], pseudocount)
                           for c in self.classes}
+        # their logits, in float64, computed once (the explorer asks for them at every move)
+        self.overall_logits = torch.logit(self.overall.double())
+        self.per_class_logits = {c: torch.logit(p.double()) for c, p in self.per_class.items()}
 
 
 def map_logits(choice: str, maps: ProbabilityMaps, *, x: torch.Tensor | None = None,
@@ -88,13 +92,13 @@ def map_logits(choice: str, maps: ProbabilityMaps, *, x: torch.Tensor | None = N
     if choice == "uniform 0.5":
         return torch.zeros_like(maps.overall, dtype=torch.float64)
     if choice == "mean training image":
-        return torch.logit(maps.overall.double())
+        return maps.overall_logits
     if choice in ("mean of the same class", "mean of another class"):
         name, digit = ("label", label) if choice == "mean of the same class" \
             else ("other_class", other_class)
         if digit not in maps.per_class:
             raise ValueError(f"{name} must be one of the classes {maps.classes}, got {digit!r}")
-        return torch.logit(maps.per_class[digit].double())
+        return maps.per_class_logits[digit]
     if model is None:
         raise ValueError("choice 'VAE reconstruction' needs a model (pass model=...)")
     check_tensor("x", x, ndim=1)
@@ -126,7 +130,7 @@ class PanelFigure:
     (a few ms, about 10x cheaper than letting matplotlib resample three images)."""
 
     def __init__(self, n_panels: int, cmaps, ranges, colorbar_label: str, *, scale: int = 8,
-                 gap: int = 34, dpi: int = 100):
+                 gap: int = 48, dpi: int = 100):
         import matplotlib
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
@@ -134,7 +138,7 @@ class PanelFigure:
         self.scale, self.size = scale, 28 * scale
         self.cmaps = [matplotlib.colormaps[name] for name in cmaps]
         self.ranges = list(ranges)
-        left, top, bottom, right = 8, 46, 10, 120
+        left, top, bottom, right = 24, 40, 10, 110
         width = left + n_panels * self.size + (n_panels - 1) * gap + right
         height = top + self.size + bottom
         self.fig = new_figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -145,14 +149,15 @@ class PanelFigure:
             ax = self.fig.add_axes((x0 / width, bottom / height, self.size / width,
                                     self.size / height))
             ax.set_axis_off()
-            self.titles.append(ax.set_title("", fontsize=11))
+            self.titles.append(ax.set_title("", fontsize=10.5, fontweight="normal", pad=6))
             self.corners.append((top, x0))
         bar_x = left + n_panels * self.size + (n_panels - 1) * gap + 10
         bar_ax = self.fig.add_axes((bar_x / width, bottom / height, 14 / width,
                                     self.size / height))
         low, high = self.ranges[-1]
         bar = self.fig.colorbar(ScalarMappable(Normalize(low, high), self.cmaps[-1]), cax=bar_ax)
-        bar.set_label(colorbar_label)
+        bar.set_label(colorbar_label, fontsize=10)
+        bar.ax.tick_params(labelsize=9)
         self.blit = BlitFigure(self.fig, self.titles)
 
     def _rgb(self, i: int, image: np.ndarray) -> np.ndarray:
@@ -227,7 +232,7 @@ def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
 
     panels = PanelFigure(n_panels=3, cmaps=("gray_r", "gray_r", "magma"),
                          ranges=((0.0, 1.0), (0.0, 1.0), (COLOUR_FLOOR_NATS, 0.0)),
-                         colorbar_label=f"nats per pixel (≤ {COLOUR_FLOOR_NATS:g} drawn black)")
+                         colorbar_label=f"nats per pixel (below {COLOUR_FLOOR_NATS:g}: black)")
     latest: dict = {}
 
     def render(index, choice, other_class, temperature) -> tuple[bytes, str]:
@@ -240,8 +245,8 @@ def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
         png = panels.png(
             [digit.reshape(28, 28).numpy(), numbers["probs"].reshape(28, 28).numpy(),
              numbers["per_pixel"].reshape(28, 28).numpy()],
-            [f"binary digit x (a {label})", f"p: {map_name}, T = {temperature:.2f}",
-             f"log p(x_j | p_j), sum = {numbers['total_nats']:.1f} nats"])
+            [f"binary digit x (a {label})", f"p = {map_name}, T = {temperature:.2f}",
+             f"log p(x_j | p_j): sum {numbers['total_nats']:.1f} nats"])
         latest.update(numbers, label=label, map_name=map_name)
         text = (f"<b>log p(x) = {numbers['total_nats']:.2f} nats</b> "
                 f"(= {numbers['total_bits']:.1f} bits)<br>"
