@@ -318,3 +318,22 @@ def test_cpu_clock_is_restored_and_needs_one_thread():
     with pytest.raises(SystemExit, match="threads 1"):
         bench.main(["--quick", "--cpu-clock", "--threads", "2", "--out", "/nonexistent/x.json"])
     assert torch.get_num_threads() == threads
+
+
+def test_ablation_changes_one_thing_and_compares_with_the_default(data):
+    x_binary, x_grey, x_test = data
+    only = ["batch 128 (reference)", "1 torch thread"]
+    threads = torch.get_num_threads()
+    rows = bench.ablation(0.3, x_grey, x_binary, x_test, only=only, log=lambda _m: None)
+    assert [r["change"] for r in rows] == ["default recipe"] + only
+    assert torch.get_num_threads() == threads                 # the thread change is undone
+    assert all(r["status"] == "ok" for r in rows)
+    assert rows[0]["vs_default_nats"] == 0.0
+    for row in rows[1:]:
+        assert math.isclose(row["vs_default_nats"],
+                            row["test_minus_elbo"] - rows[0]["test_minus_elbo"])
+    table = bench.format_report({"machine": bench.machine_info(), "ablation": rows,
+                                 "ablation_budget_s": 0.3})
+    assert "| batch 128 (reference) |" in table and "0.3 s each" in table
+    names = [name for name, *_ in bench.ABLATIONS]
+    assert len(set(names)) == len(names) and names[0] == "default recipe"
