@@ -78,3 +78,10 @@ def test_build_reports_a_failing_notebook(tmp_path):
     path = _notebook(tmp_path, cells=("raise RuntimeError('boom')",))
     rows = html_edition.build([path], tmp_path / "site", timeout=60, log=lambda _m: None)
     assert rows[0]["error"] is not None and "boom" in (tmp_path / "site" / "01_tiny.html").read_text()
+
+
+def test_titles_lose_their_tex():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Intro\n# 03 · Learning $p_\\theta \\approx p^*$\n")]
+    assert html_edition.title_of(nb, "fallback") == "03 · Learning pθ ≈ p*"
+    assert html_edition.title_of(nbformat.v4.new_notebook(), "fallback") == "fallback"

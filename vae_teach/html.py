@@ -67,12 +67,21 @@ def static_widgets(nb) -> int:
     return replaced
 
 
+# A few TeX commands that chapter titles use, as plain text for the index page.
+TEX_IN_TITLES = {r"\theta": "θ", r"\phi": "φ", r"\approx": "≈", r"\mid": "|", r"\|": "‖",
+                 "^*": "*", "_": "", "$": "", "{": "", "}": ""}
+
+
 def title_of(nb, fallback: str) -> str:
+    """The notebook's first level-1 heading, with its TeX turned into plain text."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("# "):
-                    return line[2:].strip()
+                    title = line[2:].strip()
+                    for tex, text in TEX_IN_TITLES.items():
+                        title = title.replace(tex, text)
+                    return " ".join(title.split())
     return fallback
 
 
