@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import load_mnist
+from . import Feedback, say
 
 NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
@@ -29,22 +30,8 @@ EXERCISE_3_TEST_INDEX = 0
 EXERCISE_4_LAMBDA = 0.2
 
 
-class Feedback(str):
-    """A checker's message: a plain ``str`` whose notebook display is the text itself (no quotes)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        printer.text(str(self))
-
-    @property
-    def correct(self) -> bool:
-        return self.startswith("correct")
-
-
 def _say(message: str) -> Feedback:
-    return Feedback(message)
+    return say(message)
 
 
 def _as_number(answer) -> float | None:

@@ -20,19 +20,7 @@ ENTROPY_LOGITS = (2.0, 1.0, 0.0)          # exercise 3
 TARGET_ENTROPY_NATS = 0.5                 # exercise 3
 
 
-class Feedback(str):
-    """A checker's message.  ``.correct`` says whether the answer was right; Jupyter shows the
-    text without quotes."""
-
-    correct: bool = False
-
-    def __new__(cls, message: str, correct: bool = False):
-        feedback = super().__new__(cls, message)
-        feedback.correct = correct
-        return feedback
-
-    def _repr_pretty_(self, printer, cycle) -> None:  # IPython display: plain text
-        printer.text(str(self))
+from . import Feedback  # noqa: E402  (one Feedback for all chapters)
 
 
 def _as_vector(answer) -> torch.Tensor | None:

@@ -1,6 +1,6 @@
 """Checkers for the exercises of notebook 07 (training a VAE by maximizing the ELBO).
 
-Each checker prints and returns one message: "not answered yet" for ``None``, a message
+Each checker returns one message (a ``Feedback``): "not answered yet" for ``None``, a message
 starting with "correct" for a right answer, or what is off.  A wrong answer never raises (the
 notebook runs unchanged in CI); only an answer of the wrong *kind* is explained.
 """
@@ -13,13 +13,13 @@ import torch
 
 from ..linear_gaussian import LinearGaussianModel
 from ..utils import check_tensor
+from . import Feedback, say
 
 NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
 
-def _say(message: str) -> str:
-    print(message)
-    return message
+def _say(message: str) -> Feedback:
+    return say(message)
 
 
 def _as_number(answer) -> float | None:

@@ -1,6 +1,6 @@
 """Checkers for the exercises of notebook 10 (KL divergence and mutual information).
 
-Each checker prints and returns one message: "not answered yet" for ``None``, a message starting
+Each checker returns one message (a ``Feedback``): "not answered yet" for ``None``, a message starting
 with "correct" for a right answer, or what is off.  They never raise on a wrong answer, so the
 notebook runs unchanged in CI.  Expected values are closed forms computed here.
 """
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..information import aggregate_log_density
+from . import Feedback, say
 
 NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
@@ -23,9 +24,8 @@ EXERCISE_3_N = 1000
 EXERCISE_3_RATES = (3.0, 25.0)
 
 
-def _say(message: str) -> str:
-    print(message)
-    return message
+def _say(message: str) -> Feedback:
+    return say(message)
 
 
 def _as_number(answer) -> float | None:

@@ -1,6 +1,6 @@
 """Checkers for the exercises of notebook 08 (KL versus SSE when fitting a line).
 
-Each checker prints and returns one message: "not answered yet" for ``None``, a message
+Each checker returns one message (a ``Feedback``): "not answered yet" for ``None``, a message
 starting with "correct" for a right answer, or what is off.  They never raise on a wrong answer
 (so the notebook runs unchanged in CI), only on a wrong *type* of answer, which they explain.
 """
@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from ..regression import design_matrix, fit_line_normal_equations, max_stable_step, sse
+from . import Feedback, say
 
 NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
 
-def _say(message: str) -> str:
-    print(message)
-    return message
+def _say(message: str) -> Feedback:
+    return say(message)
 
 
 def _as_number(answer) -> float | None:

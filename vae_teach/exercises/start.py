@@ -4,18 +4,17 @@ from __future__ import annotations
 import torch
 
 from ..data import load_mnist
+from . import Feedback
 
 
-def _report(ok: bool, message: str) -> bool:
-    print(("✅ correct: " if ok else "❌ not yet: ") + message)
-    return ok
+def _report(ok: bool, message: str) -> Feedback:
+    return Feedback(("correct: " if ok else "not quite: ") + message, correct=ok)
 
 
-def check_digit_count(answer) -> bool | None:
+def check_digit_count(answer) -> Feedback:
     """Exercise 1: how many images of the digit 7 are in the test split?"""
     if answer is None:
-        print("not answered yet: set `answer` to a number and run the cell again")
-        return None
+        return Feedback("not answered yet: set `answer` to a number and run the cell again")
     _, labels = load_mnist("test")
     truth = int((labels == 7).sum())
     try:
@@ -30,11 +29,10 @@ def check_digit_count(answer) -> bool | None:
     return _report(False, f"{value} is not it; {hint}")
 
 
-def check_ink_fraction(answer) -> bool | None:
+def check_ink_fraction(answer) -> Feedback:
     """Exercise 2: the fraction of pixels that are 1 in the fixed-binarized training split."""
     if answer is None:
-        print("not answered yet: set `answer` to a number between 0 and 1")
-        return None
+        return Feedback("not answered yet: set `answer` to a number between 0 and 1")
     x, _ = load_mnist("train", "fixed")
     truth = float(x.mean())
     if not isinstance(answer, (int, float, torch.Tensor)):
