@@ -1,5 +1,6 @@
 """Every public function of the core rejects bad input with a ValueError or TypeError that names
 the argument, instead of returning NaN."""
+import numpy as np
 import pytest
 import torch
 
@@ -67,6 +68,9 @@ CASES = [
     (lambda: plots.latent_scatter(torch.zeros(5, 3), torch.zeros(5)), ValueError, "z must be \\[N, 2\\]"),
     (lambda: plots.latent_scatter(torch.zeros(5, 2), torch.zeros(4)), ValueError, "labels has 4"),
     (lambda: plots.array_to_png(torch.zeros(2, 2, 2)), ValueError, "image must be 2-D"),
+    (lambda: plots.rgb_to_png(np.zeros((2, 2, 3))), TypeError, "pixels must be uint8"),
+    (lambda: plots.rgb_to_png(np.zeros((2, 2, 2), np.uint8)), ValueError, "pixels must be"),
+    (lambda: plots.rgb_to_png(np.zeros((0, 2, 3), np.uint8)), ValueError, "pixels must be"),
 ]
 
 

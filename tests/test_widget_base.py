@@ -31,6 +31,12 @@ def test_moving_a_control_re_renders_the_image_and_status():
     assert w.n_renders == 3 and w.values == {"level": 0.9, "size": 6}
 
 
+def test_picture_keeps_its_proportions_in_the_layout():
+    layout = make_widget().image.layout
+    assert layout.align_self == "flex-start" and layout.object_fit == "contain"   # never stretched
+    assert layout.min_width == "0"                        # may shrink to fit, instead of cropped
+
+
 def test_unknown_control_is_rejected():
     with pytest.raises(ValueError, match="unknown control"):
         make_widget().set(colour=1)
@@ -43,3 +49,32 @@ def test_output_carries_the_widget_view_and_a_static_png():
     bundle = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert base64.b64decode(bundle["image/png"]) == w.png
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 3), (5, 7, 4), (5, 7)])
+def test_rgb_to_png_round_trips_through_a_png_reader(shape):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vae_teach.plots import rgb_to_png
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    decoded = np.asarray(Image.open(io.BytesIO(rgb_to_png(pixels))))
+    assert decoded.shape == shape and (decoded == pixels).all()
+    view = np.zeros((6, 8, 4), np.uint8)[..., :3]               # a non-contiguous view works too
+    assert np.asarray(Image.open(io.BytesIO(rgb_to_png(view)))).shape == (6, 8, 3)
+
+
+def test_array_to_png_enlarges_each_pixel():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = np.array([[0.0, 1.0], [0.5, 0.0]])
+    decoded = np.asarray(Image.open(io.BytesIO(array_to_png(image, scale=3))))
+    assert decoded.shape == (6, 6, 3)
+    assert (decoded[:3, :3] == 255).all() and (decoded[:3, 3:] == 0).all()   # gray_r: 0 white
+    assert len(np.unique(decoded[3:, :3])) == 1

