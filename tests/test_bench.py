@@ -337,3 +337,22 @@ def test_ablation_changes_one_thing_and_compares_with_the_default(data):
     assert "| batch 128 (reference) |" in table and "0.3 s each" in table
     names = [name for name, *_ in bench.ABLATIONS]
     assert len(set(names)) == len(names) and names[0] == "default recipe"
+
+
+def test_repeated_recipes_give_one_row_per_seed_and_a_median(data, tmp_path):
+    x_binary, x_grey, x_test = data
+    rows, model = bench.compare_recipes((0.2,), x_grey, x_binary, x_test, repeats=3,
+                                        progress=False, log=lambda _m: None)
+    assert [(r["budget_s"], r["seed"]) for r in rows] == [(0.2, 0), (0.2, 1), (0.2, 2)]
+    gains = bench.median_gains(rows)[0.2]
+    values = sorted(r["gain_nats"] for r in rows)
+    assert gains["n_seeds"] == 3 and gains["median_gain_nats"] == values[1]
+    assert gains["min_gain_nats"] == values[0] and gains["max_gain_nats"] == values[2]
+    with pytest.raises(ValueError, match="repeats"):
+        bench.compare_recipes((0.2,), x_grey, x_binary, x_test, repeats=0)
+    out = tmp_path / "b.json"
+    results = bench.main(["--quick", "--repeats", "2", "--skip-speed", "--skip-notebooks",
+                          "--skip-widgets", "--no-progress", "--out", str(out)])
+    assert "speed_race" not in results and len(results["recipes"]) == 2 * len(results["budgets_s"])
+    assert "median gain" in bench.format_report(results)
+    assert json.loads(out.read_text())["repeats"] == 2

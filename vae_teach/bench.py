@@ -263,20 +263,23 @@ def train_default(x_grey: torch.Tensor, x_binary: torch.Tensor, max_seconds: flo
     return model, history
 
 
-def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0,
+def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0, repeats: int = 1,
                     progress: bool = True, log=print) -> tuple[list[dict], BernoulliVAE]:
-    """Part (a): both recipes at each wall-clock budget (the reference first).  Returns the rows
-    and the default model trained with the last budget."""
-    rows = []
-    for budget in budgets:
+    """Part (a): both recipes at each wall-clock budget (the reference first), ``repeats`` times
+    with seeds ``seed, seed + 1, ...``.  Returns the rows (one per budget and seed) and the
+    default model trained with the last budget and the first seed."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rows, last_model = [], None
+    for budget, run_seed in [(b, seed + r) for b in budgets for r in range(repeats)]:
         load_before = load_average()
-        torch.manual_seed(seed)
+        torch.manual_seed(run_seed)
         reference = ReferenceVAE()
-        ref = train_reference(reference, x_binary, budget, seed=seed)
+        ref = train_reference(reference, x_binary, budget, seed=run_seed)
         ref_loss = test_minus_elbo(reference, x_test)
-        model, history = train_default(x_grey, x_binary, budget, seed=seed, progress=progress)
+        model, history = train_default(x_grey, x_binary, budget, seed=run_seed, progress=progress)
         default_loss = test_minus_elbo(model, x_test)
-        row = {"budget_s": budget,
+        row = {"budget_s": budget, "seed": run_seed,
                "reference": {"test_minus_elbo": ref_loss, **ref},
                "default": {"test_minus_elbo": default_loss,
                            "images": history.images_seen, "seconds": history.seconds[-1],
@@ -286,11 +289,22 @@ def compare_recipes(budgets, x_grey, x_binary, x_test, *, seed: int = 0,
                "gain_nats": ref_loss - default_loss,
                "load_before": load_before, "load_after": load_average()}
         rows.append(row)
-        log(f"  budget {budget:g} s: reference {ref_loss:.2f} nats ({ref['images_per_s']:.0f} img/s), "
+        log(f"  budget {budget:g} s, seed {run_seed}: reference {ref_loss:.2f} nats ({ref['images_per_s']:.0f} img/s), "
             f"default {default_loss:.2f} nats ({history.images_per_second:.0f} img/s), "
             f"gain {row['gain_nats']:.2f} nats")
-        last_model = model
+        if run_seed == seed:
+            last_model = model
     return rows, last_model
+
+
+def median_gains(rows: list[dict]) -> dict:
+    """Median gain (reference -ELBO minus default -ELBO, nats) per budget over the seeds."""
+    by_budget: dict = {}
+    for row in rows:
+        by_budget.setdefault(row["budget_s"], []).append(row["gain_nats"])
+    return {budget: {"median_gain_nats": statistics.median(gains), "n_seeds": len(gains),
+                     "min_gain_nats": min(gains), "max_gain_nats": max(gains)}
+            for budget, gains in by_budget.items()}
 
 
 def speed_race(x_binary: torch.Tensor, seconds: float, rounds: int, *, seed: int = 0,
@@ -650,9 +664,15 @@ def format_report(results: dict) -> str:
                   "default img/s | default epochs |", "|---|---|---|---|---|---|---|"]
         for row in results["recipes"]:
             r, d = row["reference"], row["default"]
-            lines.append(f"| {row['budget_s']:g} s | {r['test_minus_elbo']:.2f} | "
+            seed_note = f" (seed {row['seed']})" if results.get("repeats", 1) > 1 else ""
+            lines.append(f"| {row['budget_s']:g} s{seed_note} | {r['test_minus_elbo']:.2f} | "
                          f"{d['test_minus_elbo']:.2f} | {row['gain_nats']:+.2f} | "
                          f"{r['images_per_s']:.0f} | {d['images_per_s']:.0f} | {d['epochs']} |")
+    if results.get("repeats", 1) > 1 and "recipe_gains" in results:
+        lines += ["", "| budget | median gain | min | max | seeds |", "|---|---|---|---|---|"]
+        for budget, g in results["recipe_gains"].items():
+            lines.append(f"| {float(budget):g} s | {g['median_gain_nats']:+.2f} | "
+                         f"{g['min_gain_nats']:+.2f} | {g['max_gain_nats']:+.2f} | {g['n_seeds']} |")
     if "speed_race" in results:
         s = results["speed_race"]
         lines += ["", f"Same architecture (784-400-20, batch 128, Adam 1e-3): fit "
@@ -719,6 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iwae-k", type=int, default=None, help="importance samples (1000)")
     parser.add_argument("--race-rounds", type=int, default=None,
                         help="alternating fit/reference speed runs (default 3)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of part (a) per budget, with seeds 0, 1, ... (default 1)")
+    parser.add_argument("--skip-speed", action="store_true",
+                        help="skip the speed race and the FLOP rate (parts a2 and b)")
     parser.add_argument("--ablation", action="store_true",
                         help="also train the default recipe with one change at a time (part f)")
     parser.add_argument("--ablation-only", action="store_true",
@@ -781,7 +805,7 @@ def _run(args) -> dict:
 
     results: dict = {"machine": machine_info(), "threads": torch.get_num_threads(),
                      "load_start": load_average(),
-                     "quick": quick, "budgets_s": list(budgets),
+                     "quick": quick, "budgets_s": list(budgets), "repeats": args.repeats,
                      "default_recipe": {"model": default_model_arguments(),
                                         "fit": {k: v for k, v in default_fit_arguments().items()
                                                 if k not in ("x_test", "max_seconds")}},
@@ -802,28 +826,31 @@ def _run(args) -> dict:
     log(f"(a) recipes at budgets {', '.join(f'{b:g} {unit}' for b in budgets)}")
     with _clock(args.cpu_clock):
         rows, model = compare_recipes(budgets, x_grey, x_binary, x_test, progress=progress,
-                                      log=log)
+                                      repeats=args.repeats, log=log)
         results["recipes"] = rows
-        log("(a) speed race, same architecture")
-        results["speed_race"] = speed_race(x_binary, race_seconds, race_rounds,
-                                           progress=progress, log=log)
-        log("(b) FLOP rate")
-        matmul = matmul_gflops(512 if quick else 2048, repeats=2 if quick else 5)
-    training = {}
-    default_flops = training_flops_per_image(BernoulliVAE())
-    reference_flops = training_flops_per_image(ReferenceVAE())
-    biggest = rows[-1]
-    for name, flops, rate in [
-            ("default recipe", default_flops, biggest["default"]["images_per_s"]),
-            ("reference loop", reference_flops, biggest["reference"]["images_per_s"]),
-            ("fit, reference architecture", reference_flops,
-             statistics.median(results["speed_race"]["fit_images_per_s"]))]:
-        gflops = flops * rate / 1e9
-        training[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "gflops": gflops,
-                          "share_of_matmul": gflops / matmul["best_gflops"]}
-    results["flops"] = {"matmul": matmul, "training": training}
-    log(f"  matmul {matmul['best_gflops']:.1f} GFLOP/s; training: " + ", ".join(
-        f"{k} {v['gflops']:.1f} GFLOP/s" for k, v in training.items()))
+        results["recipe_gains"] = median_gains(rows)
+    biggest = [row for row in rows if row["budget_s"] == budgets[-1]][0]   # first seed
+    if not args.skip_speed:
+        with _clock(args.cpu_clock):
+            log("(a) speed race, same architecture")
+            results["speed_race"] = speed_race(x_binary, race_seconds, race_rounds,
+                                               progress=progress, log=log)
+            log("(b) FLOP rate")
+            matmul = matmul_gflops(512 if quick else 2048, repeats=2 if quick else 5)
+        training = {}
+        default_flops = training_flops_per_image(BernoulliVAE())
+        reference_flops = training_flops_per_image(ReferenceVAE())
+        for name, flops, rate in [
+                ("default recipe", default_flops, biggest["default"]["images_per_s"]),
+                ("reference loop", reference_flops, biggest["reference"]["images_per_s"]),
+                ("fit, reference architecture", reference_flops,
+                 statistics.median(results["speed_race"]["fit_images_per_s"]))]:
+            gflops = flops * rate / 1e9
+            training[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "gflops": gflops,
+                              "share_of_matmul": gflops / matmul["best_gflops"]}
+        results["flops"] = {"matmul": matmul, "training": training}
+        log(f"  matmul {matmul['best_gflops']:.1f} GFLOP/s; training: " + ", ".join(
+            f"{k} {v['gflops']:.1f} GFLOP/s" for k, v in training.items()))
 
     if not args.skip_iwae:
         log(f"(c) IWAE_{iwae_k} on {len(x_test)} test images")
