@@ -26,9 +26,12 @@ Flags: ``--quick`` (tiny budgets, a smoke run), ``--skip-notebooks``, ``--skip-w
 ``--skip-iwae``, ``--budgets 10,30,60``, ``--threads N`` (``torch.set_num_threads``, in the bench
 only; notebooks run in their own kernels with torch's default), ``--cpu-clock`` (budgets in
 process CPU seconds, with ``--threads 1``: an idle core's view on a shared machine),
-``--out PATH`` (JSON, default ``bench_results/bench.json``).
+``--out PATH`` (JSON, default ``bench_results/bench.json``), ``--repeats N`` (part (a) with seeds
+0..N-1 and the median gain per budget), ``--skip-speed`` (no speed race / FLOP rate),
+``--ablation`` / ``--ablation-only`` (part (f): the default recipe with one change at a time,
+``--ablation-budget`` seconds each).
 
-Reproduce: ``python -m vae_teach.bench`` (about 10 minutes on 2 idle cores).
+Reproduce: ``python -m vae_teach.bench`` (about 8 minutes on 2 idle cores; 15 with ``--ablation``).
 """
 from __future__ import annotations
 
