@@ -8,7 +8,6 @@ import math
 
 import ipywidgets as widgets
 import nbformat
-import numpy as np
 import pytest
 import torch
 

@@ -44,7 +44,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import contextmanager

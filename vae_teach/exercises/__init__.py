@@ -4,6 +4,12 @@ Every checker returns a ``Feedback``: "not answered yet" for ``None``, a message
 "correct", or what is off.  Call it as the last line of the exercise cell and Jupyter shows the
 message as plain text; ``feedback.correct`` says whether the answer was right (tests use it).
 """
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
 
 class Feedback(str):
@@ -27,3 +33,26 @@ class Feedback(str):
 def say(message: str) -> Feedback:
     """A Feedback whose ``correct`` flag is read off the message ("correct..." or not)."""
     return Feedback(message, correct=message.startswith("correct"))
+
+
+def as_number(answer) -> float | None:
+    """A Python float from a number or a one-element tensor/array; None if it is neither."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        return float(answer)
+    if isinstance(answer, np.ndarray) and answer.size == 1:
+        return float(answer.reshape(()))
+    if isinstance(answer, (int, float, np.integer, np.floating)):
+        return float(answer)
+    return None
+
+
+def as_vector(answer) -> torch.Tensor | None:
+    """A float64 1-D tensor from a list, array or tensor of numbers; None if impossible."""
+    try:
+        values = torch.as_tensor(np.asarray(
+            answer.detach() if isinstance(answer, torch.Tensor) else answer, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
+    return values if values.dim() == 1 else None

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from ..bayesnet import BayesNet, wet_grass_network
-from .categorical import NOT_ANSWERED, Feedback, _as_number
+from . import NOT_ANSWERED, Feedback
+from . import as_number as _as_number
 
 # Exercise 1: a DAG of six binary variables (drawn in the notebook).
 EXERCISE_DAG = {"a": [], "b": [], "c": ["a", "b"], "d": ["c"], "e": ["b", "c"],

@@ -8,41 +8,17 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..distributions import categorical_log_prob, entropy, softmax
+from . import NOT_ANSWERED, Feedback
+from . import as_number as _as_number
+from . import as_vector as _as_vector
 
-NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
 TARGET_PROBS = (0.5, 0.3, 0.2)            # exercise 1
 ENTROPY_LOGITS = (2.0, 1.0, 0.0)          # exercise 3
 TARGET_ENTROPY_NATS = 0.5                 # exercise 3
-
-
-from . import Feedback  # noqa: E402  (one Feedback for all chapters)
-
-
-def _as_vector(answer) -> torch.Tensor | None:
-    """A float64 1-D tensor from a list, array or tensor of numbers; None if impossible."""
-    try:
-        values = torch.as_tensor(np.asarray(
-            answer.detach() if isinstance(answer, torch.Tensor) else answer, dtype=np.float64))
-    except (TypeError, ValueError):
-        return None
-    return values if values.dim() == 1 else None
-
-
-def _as_number(answer) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        return float(answer)
-    if isinstance(answer, np.ndarray) and answer.size == 1:
-        return float(answer.reshape(()))
-    if isinstance(answer, (int, float, np.integer, np.floating)):
-        return float(answer)
-    return None
 
 
 # ------------------------------------------------------------------------------ exercise 1

@@ -15,7 +15,9 @@ import torch
 from ..classifiers import BernoulliNaiveBayes, flip_latent_sign, interpolate_models
 from ..objectives import elbo
 from ..utils import check_positive_float, check_tensor
-from .categorical import NOT_ANSWERED, Feedback, _as_number, _as_vector
+from . import NOT_ANSWERED, Feedback
+from . import as_number as _as_number
+from . import as_vector as _as_vector
 
 
 def _as_matrix(answer) -> torch.Tensor | None:

@@ -8,31 +8,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..linear_gaussian import LinearGaussianModel
 from ..utils import check_tensor
-from . import Feedback, say
-
-NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
-
-
-def _say(message: str) -> Feedback:
-    return say(message)
+from . import NOT_ANSWERED, say
+from . import as_number as _as_number
 
 
-def _as_number(answer) -> float | None:
-    """A Python float from a number or a one-element tensor/array; None if it is neither."""
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        return float(answer)
-    if isinstance(answer, np.ndarray) and answer.size == 1:
-        return float(answer.reshape(()))
-    if isinstance(answer, (int, float, np.integer, np.floating)):
-        return float(answer)
-    return None
+_say = say
 
 
 def _close(a: float, b: float, atol: float, rtol: float = 0.0) -> bool:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from ..information import aggregate_log_density
-from . import Feedback, say
+from . import NOT_ANSWERED, say
+from . import as_number as _as_number
 
-NOT_ANSWERED = "not answered yet: replace None with your answer and run the cell again"
 
 # Exercise 1: the "Gaussian channel".  x ~ N(0, 1) and q(z|x) = N(GAIN x, NOISE_VARIANCE).
 EXERCISE_1_GAIN = 0.8
@@ -24,20 +24,7 @@ EXERCISE_3_N = 1000
 EXERCISE_3_RATES = (3.0, 25.0)
 
 
-def _say(message: str) -> Feedback:
-    return say(message)
-
-
-def _as_number(answer) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        return float(answer)
-    if isinstance(answer, np.ndarray) and answer.size == 1:
-        return float(answer.reshape(()))
-    if isinstance(answer, (int, float, np.integer, np.floating)):
-        return float(answer)
-    return None
+_say = say
 
 
 def _as_pair(answer) -> tuple[float, float] | None:

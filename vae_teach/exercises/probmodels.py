@@ -10,7 +10,9 @@ import math
 import numpy as np
 
 from ..probmodels import mixture_moments
-from .categorical import NOT_ANSWERED, Feedback, _as_number, _as_vector
+from . import NOT_ANSWERED, Feedback
+from . import as_number as _as_number
+from . import as_vector as _as_vector
 
 # Exercise 1: a two-component mixture p*.
 EXERCISE_WEIGHTS = (0.6, 0.4)

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from ..toy2d import MODE_STD, mode_coverage, ring_centres, ring_of_gaussians
-from .categorical import NOT_ANSWERED, Feedback, _as_number
+from . import NOT_ANSWERED, Feedback
+from . import as_number as _as_number
 
 
 # ------------------------------------------------------------------------------ exercise 1
