@@ -1,4 +1,6 @@
 """fit and cached_fit: training lowers the test -ELBO, stopping rules, train-or-load."""
+import functools
+
 import pytest
 import torch
 
@@ -94,7 +96,7 @@ def test_cached_fit_trains_once_then_loads(small_data, cache, monkeypatch):
         loads.append(kw.get("weights_only"))
         return real_load(*args, **kw)
 
-    monkeypatch.setattr(train, "fit", no_training)
+    monkeypatch.setattr(train, "fit", functools.wraps(train.fit)(no_training))  # same signature
     monkeypatch.setattr(torch, "load", recording_load)
     again, history_again = cached_fit(x_train, **kwargs)
     assert loads == [True]
@@ -130,3 +132,17 @@ def test_cache_key_depends_on_data_and_config(small_data):
     changed = x_train.clone()
     changed[0, 0] = 1 - changed[0, 0]
     assert base != train.cache_key({"latent_dim": 2}, {"epochs": 1}, changed, x_test)
+
+
+def test_cache_key_follows_a_changed_default(monkeypatch, tmp_path):
+    """A new default in fit (a new course recipe) must not load a model trained the old way."""
+    monkeypatch.setenv("VAE_TEACH_CACHE", str(tmp_path))
+    x, _ = load_mnist("train", "fixed")
+    kwargs = dict(model_kwargs=dict(hidden_dim=16, latent_dim=2), epochs=1, progress=False,
+                  verbose=False)
+    cached_fit(x[:256], **kwargs)
+    cached_fit(x[:256], **kwargs)                        # same defaults: loaded, not retrained
+    assert len(list(tmp_path.glob("vae-*.pt"))) == 1
+    monkeypatch.setitem(train.fit.__kwdefaults__, "lr", 7e-3)
+    cached_fit(x[:256], **kwargs)                        # a new default: trained again
+    assert len(list(tmp_path.glob("vae-*.pt"))) == 2

@@ -541,13 +541,14 @@ def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | Non
     and fit arguments and a hash of ``x_train``.  Returns ``(model, history)``, model in eval
     mode.  ``fit_kwargs`` may include ``snapshot_every`` (GAN): see ``fit_toy_gan``.
     """
-    from .train import _atomic_save, cache_dir, cache_key
+    from .train import _atomic_save, cache_dir, cache_key, with_defaults
 
     check_choice("kind", kind, ("vae", "gan"))
     _check_points(x_train, "x_train")
     model_kwargs = dict(model_kwargs or {})
     builder, trainer = (ToyVAE, fit_toy_vae) if kind == "vae" else (ToyGAN, fit_toy_gan)
-    key = cache_key(dict(model_kwargs, kind=kind), fit_kwargs, x_train, None)
+    key = cache_key(dict(with_defaults(builder.__init__, model_kwargs), kind=kind),
+                    with_defaults(trainer, fit_kwargs, skip=("progress",)), x_train, None)
     path = cache_dir() / f"toy2d-{kind}-{key}.pt"
     if path.exists():
         try:

@@ -7,6 +7,7 @@ permutation sliced into batches, so there is no per-sample DataLoader overhead.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -229,6 +230,13 @@ def cache_key(model_kwargs: dict, fit_kwargs: dict, x_train: torch.Tensor,
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def with_defaults(function, kwargs: dict, skip: tuple[str, ...] = ()) -> dict:
+    """``kwargs`` completed with ``function``'s keyword defaults (minus the names in ``skip``)."""
+    defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()
+                if p.default is not inspect.Parameter.empty and name not in skip}
+    return {**defaults, **kwargs}
+
+
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -253,7 +261,11 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
     retrained and overwritten, with a warning.  Returns ``(model, history)``, model in eval mode.
     """
     model_kwargs = dict(model_kwargs or {})
-    key = cache_key(model_kwargs, dict(fit_kwargs, seed=seed), x_train, x_test)
+    # The key holds every argument's value, the defaults included: a changed default (a new
+    # course recipe) then trains anew instead of loading a model trained the old way.
+    key = cache_key(with_defaults(BernoulliVAE.__init__, model_kwargs),
+                    with_defaults(fit, dict(fit_kwargs, seed=seed), skip=("x_test", "progress")),
+                    x_train, x_test)
     path = cache_dir() / f"vae-{key}.pt"
     if path.exists():
         try:
