@@ -231,7 +231,7 @@ class ToyVAE(nn.Module):
 
     @property
     def config(self) -> dict:
-        return dict(seeds=self.seeds, hidden_dim=self.hidden_dim,
+        return dict(seeds=list(self.seeds), hidden_dim=self.hidden_dim,
                     n_hidden_layers=self.n_hidden_layers, latent_dim=self.latent_dim,
                     decoder_noise=self.decoder_noise, decoder_std=self.decoder_std,
                     activation=self.activation, max_decoder_std=self.max_decoder_std)
@@ -349,7 +349,7 @@ class ToyGAN(nn.Module):
 
     @property
     def config(self) -> dict:
-        return dict(seeds=self.seeds, noise_dim=self.noise_dim, hidden_dim=self.hidden_dim,
+        return dict(seeds=list(self.seeds), noise_dim=self.noise_dim, hidden_dim=self.hidden_dim,
                     n_hidden_layers=self.n_hidden_layers, activation=self.activation)
 
     @torch.no_grad()
@@ -541,7 +541,7 @@ def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | Non
     and fit arguments and a hash of ``x_train``.  Returns ``(model, history)``, model in eval
     mode.  ``fit_kwargs`` may include ``snapshot_every`` (GAN): see ``fit_toy_gan``.
     """
-    from .train import _atomic_save, cache_dir, cache_key, with_defaults
+    from .train import cache_dir, cache_key, train_or_load, with_defaults
 
     check_choice("kind", kind, ("vae", "gan"))
     _check_points(x_train, "x_train")
@@ -550,31 +550,17 @@ def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | Non
     key = cache_key(dict(with_defaults(builder.__init__, model_kwargs), kind=kind),
                     with_defaults(trainer, fit_kwargs, skip=("progress",)), x_train, None)
     path = cache_dir() / f"toy2d-{kind}-{key}.pt"
-    if path.exists():
-        try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            model = builder(**entry["model_kwargs"])
-            model.load_state_dict(entry["state_dict"])
-            history = ToyHistory.from_dict(entry["history"])
-            model.eval()
-            if verbose:
-                print(f"loaded a trained {kind.upper()} from the cache ({path.name}); it took "
-                      f"{history.cpu_seconds:.1f} s of CPU to train")
-            return model, history
-        except Exception as error:  # a corrupt or stale entry: retrain rather than crash
-            import warnings
-            warnings.warn(f"cache entry {path} could not be loaded ({type(error).__name__}: "
-                          f"{error}); retraining")
-    model = builder(**model_kwargs)
-    history = trainer(model, x_train, progress=progress, **fit_kwargs)
-    config = model.config
-    config["seeds"] = list(config["seeds"])
-    _atomic_save({"model_kwargs": config, "state_dict": model.state_dict(),
-                  "history": history.to_dict()}, path)
-    if verbose:
-        print(f"trained {model.n_runs} {kind.upper()} run(s) in {history.cpu_seconds:.1f} s of CPU "
-              f"and cached them ({path.name})")
-    return model, history
+
+    def train_now():
+        model = builder(**model_kwargs)
+        return model, trainer(model, x_train, progress=progress, **fit_kwargs)
+
+    return train_or_load(
+        path, builder, ToyHistory, train_now, verbose=verbose,
+        loaded=lambda h: (f"loaded a trained {kind.upper()} from the cache ({path.name}); it "
+                          f"took {h.cpu_seconds:.1f} s of CPU to train"),
+        trained=lambda h: (f"trained {len(model_kwargs.get('seeds', (0,)))} {kind.upper()} "
+                           f"run(s) in {h.cpu_seconds:.1f} s of CPU and cached them ({path.name})"))
 
 
 # ------------------------------------------------------------------- a density from samples only

@@ -267,24 +267,47 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
                     with_defaults(fit, dict(fit_kwargs, seed=seed), skip=("x_test", "progress")),
                     x_train, x_test)
     path = cache_dir() / f"vae-{key}.pt"
+
+    def train_now():
+        torch.manual_seed(seed)
+        model = BernoulliVAE(**model_kwargs)
+        return model, fit(model, x_train, x_test=x_test, seed=seed, progress=progress,
+                          **fit_kwargs)
+
+    return train_or_load(path, BernoulliVAE, History, train_now, verbose=verbose,
+                         loaded=lambda h: f"loaded a trained model from the cache ({path.name}): {h}",
+                         trained=lambda h: f"trained and cached ({path.name}): {h}")
+
+
+def train_or_load(path: Path, build, history_type, train, *, verbose: bool = True,
+                  loaded=str, trained=str):
+    """The cache's train-or-load step, for every cached model of the course.
+
+    If ``path`` holds a readable entry, rebuild ``build(**model_kwargs)``, load its weights
+    (``torch.load(..., weights_only=True)``) and its ``history_type.from_dict`` history;
+    otherwise (no entry, or a corrupt or stale one, with a warning) call ``train()`` ->
+    ``(model, history)`` and save the entry atomically.  The model needs ``.config`` (its
+    constructor's keyword arguments), the history ``.to_dict()``.  ``loaded(history)`` /
+    ``trained(history)`` give the line printed when ``verbose``.  Returns ``(model, history)``,
+    the model in eval mode.
+    """
     if path.exists():
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
-            model = BernoulliVAE(**entry["model_kwargs"])
+            model = build(**entry["model_kwargs"])
             model.load_state_dict(entry["state_dict"])
-            history = History.from_dict(entry["history"])
+            history = history_type.from_dict(entry["history"])
             model.eval()
             if verbose:
-                print(f"loaded a trained model from the cache ({path.name}): {history}")
+                print(loaded(history))
             return model, history
         except Exception as error:  # a corrupt or stale entry: retrain rather than crash
             warnings.warn(f"cache entry {path} could not be loaded ({type(error).__name__}: "
                           f"{error}); retraining")
-    torch.manual_seed(seed)
-    model = BernoulliVAE(**model_kwargs)
-    history = fit(model, x_train, x_test=x_test, seed=seed, progress=progress, **fit_kwargs)
+    model, history = train()
     _atomic_save({"model_kwargs": model.config, "state_dict": model.state_dict(),
                   "history": history.to_dict()}, path)
+    model.eval()
     if verbose:
-        print(f"trained and cached ({path.name}): {history}")
+        print(trained(history))
     return model, history
