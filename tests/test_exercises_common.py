@@ -50,3 +50,16 @@ def test_start_checkers():
     assert not check_ink_fraction(0.5).correct
     assert "must be a number" in check_ink_fraction([0.1])
     assert check_ink_fraction(torch.tensor(float(ink))).correct
+
+
+@pytest.mark.parametrize("name", [m.name for m in pkgutil.iter_modules(exercises.__path__)
+                                  if hasattr(importlib.import_module(f"vae_teach.exercises.{m.name}"),
+                                             "EXAMPLES")])
+def test_worked_examples_are_judged_right_and_wrong(name):
+    """Modules that list (checker, right answer, wrong answer) examples: each is judged so."""
+    module = importlib.import_module(f"vae_teach.exercises.{name}")
+    for check, right, wrong in module.EXAMPLES:
+        assert "not answered" in check(None).lower()
+        assert check(right).lower().startswith("correct")
+        message = check(wrong)
+        assert not message.lower().startswith("correct") and len(message) > 10

@@ -7,7 +7,6 @@ import torch
 from scipy import integrate, stats
 
 from vae_teach import probmodels as P
-from vae_teach.exercises import probmodels as ex
 
 
 # ------------------------------------------------------------------------ p_true and its moments
@@ -182,13 +181,3 @@ def test_coin_and_mixture_inputs_are_checked():
         P.mixture_1d((1.0,), (0, 1), (1, 1))
     with pytest.raises(ValueError, match="lo < hi"):
         P.entropy_by_quadrature(P.mixture_1d(), 3, 1)
-
-
-# ------------------------------------------------------------------------- exercise checkers
-
-def test_exercise_checkers_say_not_answered_correct_and_what_is_off():
-    for check, right, wrong in ex.EXAMPLES:
-        assert "not answered" in check(None).lower()
-        assert check(right).lower().startswith("correct")
-        message = check(wrong)
-        assert not message.lower().startswith("correct") and len(message) > 10

@@ -29,9 +29,6 @@ EXERCISE_3_TEST_INDEX = 0
 EXERCISE_4_LAMBDA = 0.2
 
 
-_say = say
-
-
 def _near(a: float, b: float, tol: float) -> bool:
     return math.isfinite(a) and abs(a - b) <= tol
 
@@ -47,28 +44,28 @@ def exercise_1_log_likelihood() -> float:
 def check_log_likelihood_by_hand(answer) -> Feedback:
     """Exercise 1: log p(x | p) in nats for x = EXERCISE_1_X, p = EXERCISE_1_P."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (nats), got {type(answer).__name__}")
+        return say(f"answer must be one number (nats), got {type(answer).__name__}")
     expected = exercise_1_log_likelihood()
     terms = " + ".join(f"log {p if x == 1 else round(1 - p, 2):g}"
                        for x, p in zip(EXERCISE_1_X, EXERCISE_1_P))
     if _near(value, expected, 1e-3):
-        return _say(f"correct: {terms} = {expected:.4f} nats, i.e. the image has probability "
+        return say(f"correct: {terms} = {expected:.4f} nats, i.e. the image has probability "
                     f"{math.exp(expected):.4f} under p")
     if _near(value, -expected, 1e-3):
-        return _say("check the sign: a probability is at most 1, so its log is at most 0 "
+        return say("check the sign: a probability is at most 1, so its log is at most 0 "
                     "(you computed the negative log-likelihood, the loss)")
     if _near(value, expected / math.log(2), 1e-3):
-        return _say("that is in bits (log base 2); the course measures in nats (natural log)")
+        return say("that is in bits (log base 2); the course measures in nats (natural log)")
     if _near(value, math.exp(expected), 1e-4):
-        return _say("that is the probability p(x) itself; take its natural log")
+        return say("that is the probability p(x) itself; take its natural log")
     wrong = sum(math.log(p) for p in EXERCISE_1_P)
     if _near(value, wrong, 1e-3):
-        return _say("you used log p_j for every pixel; a pixel with x_j = 0 contributes "
+        return say("you used log p_j for every pixel; a pixel with x_j = 0 contributes "
                     "log(1 - p_j)")
-    return _say(f"not quite: got {value:.4f}. Add one term per pixel: log p_j where x_j = 1, "
+    return say(f"not quite: got {value:.4f}. Add one term per pixel: log p_j where x_j = 1, "
                 "log(1 - p_j) where x_j = 0")
 
 
@@ -92,30 +89,30 @@ def naive_overflow_logit(low: float = 0.0, high: float = 60.0) -> float:
 def check_naive_overflow_logit(answer) -> Feedback:
     """Exercise 2: the logit beyond which float32 ``log(1 - sigmoid(l))`` is -inf (to 0.01)."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (a logit), got {type(answer).__name__}")
+        return say(f"answer must be one number (a logit), got {type(answer).__name__}")
     expected = naive_overflow_logit()
     why = "sigmoid(l) rounds to exactly 1"
     if abs(expected - 24 * math.log(2)) < 0.01:       # torch's float32 sigmoid ~ 1 / (1 + e^-l)
         why = (f"1 + exp(-l) rounds to 1 once exp(-l) < 2^-24, i.e. l > 24 ln 2 = "
                f"{24 * math.log(2):.4f}, so sigmoid(l) is exactly 1")
     if _near(value, expected, 0.01):
-        return _say(f"correct: from l = {expected:.4f} on, {why} and log(1 - 1) = -inf. The "
+        return say(f"correct: from l = {expected:.4f} on, {why} and log(1 - 1) = -inf. The "
                     f"true value there is -softplus(l) = {-expected:.2f} nats: nothing extreme")
     if _near(abs(value), 88.72, 0.5):
-        return _say("that is the other end: log(sigmoid(l)) (the x = 1 term) breaks near "
+        return say("that is the other end: log(sigmoid(l)) (the x = 1 term) breaks near "
                     "l = -88.7, where exp(-l) overflows. The question asks about log(1 - sigmoid(l))")
     if _near(value, 25 * math.log(2), 0.05) and not _near(expected, 25 * math.log(2), 0.05):
-        return _say("close, and a good argument (the float32 number nearest to sigmoid(l) is 1 "
+        return say("close, and a good argument (the float32 number nearest to sigmoid(l) is 1 "
                     "once 1 - sigmoid(l) < 2^-25), but torch's float32 sigmoid already returns 1 "
                     "a little earlier (rounding inside 1 / (1 + exp(-l))). Find the threshold "
                     "numerically")
     if _near(value, expected, 0.5):
-        return _say(f"close ({value:.4f}), but search finer: bisect between a logit that gives "
+        return say(f"close ({value:.4f}), but search finer: bisect between a logit that gives "
                     "a finite value and one that gives -inf, in float32")
-    return _say(f"not quite: got {value:.4g}. Evaluate torch.log(1 - torch.sigmoid(l)) on a fine "
+    return say(f"not quite: got {value:.4g}. Evaluate torch.log(1 - torch.sigmoid(l)) on a fine "
                 "float32 grid of l (or bisect) and find where it first becomes -inf")
 
 
@@ -143,30 +140,30 @@ def check_seed_grey_floor(answer) -> Feedback:
     """Exercise 3: the lowest value the seed's reconstruction loss can reach on the grey-level
     test image ``EXERCISE_3_TEST_INDEX`` (nats, to 0.05)."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (nats), got {type(answer).__name__}")
+        return say(f"answer must be one number (nats), got {type(answer).__name__}")
     grey = exercise_3_grey_image()
     expected = float(seed_pixel_floor(grey).sum())
     if _near(value, expected, 0.05):
-        return _say(f"correct: {expected:.2f} nats. Every pixel with grey level <= 1/2 (most of "
+        return say(f"correct: {expected:.2f} nats. Every pixel with grey level <= 1/2 (most of "
                     f"them) costs log 2 = {math.log(2):.4f} nats however well the network "
                     "is trained")
     entropy = float(F.binary_cross_entropy(grey.double(), grey.double(), reduction="sum"))
     if _near(value, entropy, 0.05):
-        return _say(f"that is sum_j H(x_j) = {entropy:.2f} nats, the floor of a *correct* "
+        return say(f"that is sum_j H(x_j) = {entropy:.2f} nats, the floor of a *correct* "
                     "Bernoulli decoder (free p_j = x_j); the seed's implied p_j can only lie in "
                     "(1/2, sigmoid(1))")
     n_pixels = grey.numel()
     if _near(value, n_pixels * math.log(2), 0.05):
-        return _say("that is what s = 0 everywhere costs (784 log 2); the bright stroke pixels "
+        return say("that is what s = 0 everywhere costs (784 log 2); the bright stroke pixels "
                     "can do better with s -> 1")
     binary = (grey > 0.5).double()
     if _near(value, float(seed_pixel_floor(binary).sum()), 0.05):
-        return _say("that is the floor of a *binarized* version of the image; the exercise "
+        return say("that is the floor of a *binarized* version of the image; the exercise "
                     "uses the grey levels themselves, as the seed's code does")
-    return _say(f"not quite: got {value:.4g}. Per pixel, minimize x softplus(-s) + (1 - x) "
+    return say(f"not quite: got {value:.4g}. Per pixel, minimize x softplus(-s) + (1 - x) "
                 "softplus(s) over s in [0, 1] (its derivative is sigmoid(s) - x), then sum")
 
 
@@ -186,22 +183,22 @@ def check_grey_level_mass(answer) -> Feedback:
     """Exercise 4: the integral over x in [0, 1] of lam^x (1 - lam)^(1 - x) for
     lam = EXERCISE_4_LAMBDA (to 1e-3)."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number, got {type(answer).__name__}")
+        return say(f"answer must be one number, got {type(answer).__name__}")
     lam = EXERCISE_4_LAMBDA
     expected = bernoulli_mass_on_grey_levels(lam)
     if _near(value, expected, 1e-3):
-        return _say(f"correct: {expected:.4f}, well below 1. Treating grey levels as Bernoulli "
+        return say(f"correct: {expected:.4f}, well below 1. Treating grey levels as Bernoulli "
                     f"targets scores them with a 'density' that is missing the factor "
                     f"C({lam:g}) = {1 / expected:.4f}; the continuous Bernoulli puts it back")
     if _near(value, 1.0, 1e-3):
-        return _say("that is the sum over x in {0, 1} (a proper pmf); the question integrates "
+        return say("that is the sum over x in {0, 1} (a proper pmf); the question integrates "
                     "over all grey levels x in [0, 1]")
     if _near(value, 1 / expected, 1e-3):
-        return _say("that is C(lam), the normalizing constant; the question asks for its "
+        return say("that is C(lam), the normalizing constant; the question asks for its "
                     "inverse, the integral itself")
-    return _say(f"not quite: got {value:.4g}. Write lam^x (1 - lam)^(1 - x) = (1 - lam) "
+    return say(f"not quite: got {value:.4g}. Write lam^x (1 - lam)^(1 - x) = (1 - lam) "
                 "exp(x log(lam / (1 - lam))) and integrate the exponential from 0 to 1 (or "
                 "integrate numerically with np.trapezoid on a fine grid)")

@@ -16,9 +16,6 @@ from . import NOT_ANSWERED, say
 from . import as_number as _as_number
 
 
-_say = say
-
-
 def _close(a: float, b: float, atol: float, rtol: float = 0.0) -> bool:
     return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
 
@@ -34,17 +31,17 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
     check_tensor("mu", mu, ndim=1)
     check_tensor("logvar", logvar, ndim=1)
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (a KL in nats), got {type(answer).__name__}; "
+        return say(f"answer must be one number (a KL in nats), got {type(answer).__name__}; "
                     "sum over the latent coordinates")
     mu, logvar = mu.double(), logvar.double()
     terms = mu.pow(2) + logvar.exp() - logvar - 1
     expected = float(0.5 * terms.sum())
     tol = 1e-4 + 1e-4 * abs(expected)
     if _close(value, expected, tol):
-        return _say(f"correct: KL = 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1) = {expected:.4f} "
+        return say(f"correct: KL = 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1) = {expected:.4f} "
                     "nats (vae_teach.distributions.gaussian_kl gives the same)")
     slips = {
         "you dropped the '- 1' inside the sum (it makes the KL 0 when q = p)":
@@ -56,8 +53,8 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
     }
     for hint, wrong in slips.items():
         if _close(value, wrong, tol):
-            return _say(f"not quite: {hint}")
-    return _say(f"not quite: got {value:.4f}. Per coordinate, KL = 0.5 (mu^2 + sigma^2 - log "
+            return say(f"not quite: {hint}")
+    return say(f"not quite: got {value:.4f}. Per coordinate, KL = 0.5 (mu^2 + sigma^2 - log "
                 "sigma^2 - 1) with sigma^2 = exp(logvar); add the coordinates up")
 
 
@@ -75,10 +72,10 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
         raise TypeError(f"model must be a LinearGaussianModel, got {type(model).__name__}")
     check_tensor("q_std", q_std, ndim=1)
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (the ELBO in nats), got {type(answer).__name__}; "
+        return say(f"answer must be one number (the ELBO in nats), got {type(answer).__name__}; "
                     "average log p(x, z) - log q(z) over your samples")
     x = x.reshape(1, -1).double()
     q_mean = q_mean.reshape(1, -1).double()
@@ -93,19 +90,19 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
     log_w = model.log_joint(x, z) - q.log_prob(z).sum(-1)
     tol = 0.01 + 4 * float(log_w.std()) / math.sqrt(2000)
     if _close(value, exact, tol):
-        return _say(f"correct: your estimate {value:.3f} matches the exact ELBO {exact:.3f} "
+        return say(f"correct: your estimate {value:.3f} matches the exact ELBO {exact:.3f} "
                     f"(within Monte Carlo error). log p(x) = {log_px:.3f}, so the gap is "
                     f"{log_px - exact:.3f} nats = KL(q || p(z|x)) >= 0: the ELBO is a lower bound")
     if _close(value, log_px, 1e-3):
-        return _say("that is log p(x) itself; the exercise asks for the ELBO of the given q")
+        return say("that is log p(x) itself; the exercise asks for the ELBO of the given q")
     expected_log_lik = float(model.log_likelihood(x, z).mean())
     if _close(value, expected_log_lik, tol):
-        return _say("that is E_q[log p(x|z)] alone: subtract KL(q || p(z)), i.e. average "
+        return say("that is E_q[log p(x|z)] alone: subtract KL(q || p(z)), i.e. average "
                     "log p(x, z) - log q(z), not just log p(x|z)")
     if value > log_px + tol:
-        return _say(f"not quite: {value:.3f} is above log p(x) = {log_px:.3f}, which no ELBO can "
+        return say(f"not quite: {value:.3f} is above log p(x) = {log_px:.3f}, which no ELBO can "
                     "be. Check the sign of log q(z) (it is subtracted)")
-    return _say(f"not quite: got {value:.3f}. Draw z = q_mean + q_std * eps, then average "
+    return say(f"not quite: got {value:.3f}. Draw z = q_mean + q_std * eps, then average "
                 "model.log_joint(x, z) - log q(z) over the draws")
 
 
@@ -115,9 +112,9 @@ def check_reparameterize(answer) -> str:
     """Exercise 3: a function ``(mu, logvar, eps) -> z`` that turns standard normal noise into
     a sample of N(mu, diag exp(logvar)) through which gradients flow to mu and logvar."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     if not callable(answer):
-        return _say(f"answer must be a function (mu, logvar, eps) -> z, got "
+        return say(f"answer must be a function (mu, logvar, eps) -> z, got "
                     f"{type(answer).__name__}")
     gen = torch.Generator().manual_seed(11)
     mu = torch.randn(5, 3, generator=gen, dtype=torch.float64).requires_grad_(True)
@@ -126,9 +123,9 @@ def check_reparameterize(answer) -> str:
     try:
         z = answer(mu, logvar, eps)
     except Exception as error:  # the student's code: report, do not crash the notebook
-        return _say(f"your function raised {type(error).__name__}: {error}")
+        return say(f"your function raised {type(error).__name__}: {error}")
     if not isinstance(z, torch.Tensor) or z.shape != mu.shape:
-        return _say(f"your function must return a tensor shaped like mu {tuple(mu.shape)}, got "
+        return say(f"your function must return a tensor shaped like mu {tuple(mu.shape)}, got "
                     f"{getattr(z, 'shape', type(z).__name__)}")
     expected = mu + torch.exp(0.5 * logvar) * eps
     if not torch.allclose(z.detach().double(), expected.detach(), atol=1e-6):
@@ -139,16 +136,16 @@ def check_reparameterize(answer) -> str:
                  "you forgot to add mu": torch.exp(0.5 * logvar) * eps}
         for hint, candidate in wrong.items():
             if torch.allclose(z.detach().double(), candidate.detach(), atol=1e-6):
-                return _say(f"not quite: {hint}")
-        return _say("not quite: z should be mu + sigma * eps with sigma = exp(0.5 * logvar)")
+                return say(f"not quite: {hint}")
+        return say("not quite: z should be mu + sigma * eps with sigma = exp(0.5 * logvar)")
     if not z.requires_grad:
-        return _say("the values are right, but no gradient flows back to mu and logvar (did you "
+        return say("the values are right, but no gradient flows back to mu and logvar (did you "
                     "detach, or build a new tensor?); the trick exists to keep that path")
     z.sum().backward()
     grads_ok = torch.allclose(mu.grad, torch.ones_like(mu)) and \
         torch.allclose(logvar.grad, 0.5 * torch.exp(0.5 * logvar.detach()) * eps)
     if not grads_ok:
-        return _say("the values are right but the gradients are not: dz/dmu should be 1 and "
+        return say("the values are right but the gradients are not: dz/dmu should be 1 and "
                     "dz/dlogvar should be 0.5 * sigma * eps")
-    return _say("correct: z = mu + exp(0.5 logvar) * eps, with dz/dmu = 1 and dz/dlogvar = "
+    return say("correct: z = mu + exp(0.5 logvar) * eps, with dz/dmu = 1 and dz/dlogvar = "
                 "0.5 sigma eps; the randomness sits in eps, outside the parameters")

@@ -24,9 +24,6 @@ EXERCISE_3_N = 1000
 EXERCISE_3_RATES = (3.0, 25.0)
 
 
-_say = say
-
-
 def _as_pair(answer) -> tuple[float, float] | None:
     if isinstance(answer, (str, bytes)) or not hasattr(answer, "__len__") or len(answer) != 2:
         return None
@@ -52,10 +49,10 @@ def exercise_1_solution() -> tuple[float, float]:
 def check_gaussian_channel(answer) -> str:
     """Exercise 1: ``answer = (I_q, marginal_kl)`` in nats for the Gaussian channel."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     pair = _as_pair(answer)
     if pair is None:
-        return _say("answer must be a pair of two finite numbers: (I_q in nats, "
+        return say("answer must be a pair of two finite numbers: (I_q in nats, "
                     f"KL(q(z)||p(z)) in nats); got {answer!r}")
     info, kl = pair
     true_info, true_kl = exercise_1_solution()
@@ -76,8 +73,8 @@ def check_gaussian_channel(answer) -> str:
         problems.append(f"KL(q(z)||p(z)) = {kl:.4f} is off: what is the variance of q(z)? "
                         "Compare it with the prior's variance 1")
     if problems:
-        return _say("not yet: " + "; ".join(problems))
-    return _say(f"correct: q(z) = N(0, {v:.2f}) is exactly the prior, so KL(q(z)||p(z)) = 0 "
+        return say("not yet: " + "; ".join(problems))
+    return say(f"correct: q(z) = N(0, {v:.2f}) is exactly the prior, so KL(q(z)||p(z)) = 0 "
                 f"and ALL of the rate, {true_info:.4f} nats, is information about x")
 
 
@@ -91,9 +88,9 @@ def check_log_aggregate_posterior(answer) -> str:
     """Exercise 2: ``answer`` is a function f(z [M, d], mu [N, d], logvar [N, d]) -> [M] giving
     log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n))."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     if not callable(answer):
-        return _say(f"answer must be a function f(z, mu, logvar), got {type(answer).__name__}")
+        return say(f"answer must be a function f(z, mu, logvar), got {type(answer).__name__}")
     generator = torch.Generator().manual_seed(10)
     easy = (torch.randn(7, 3, generator=generator), torch.randn(5, 3, generator=generator),
             0.3 * torch.randn(5, 3, generator=generator))
@@ -105,28 +102,28 @@ def check_log_aggregate_posterior(answer) -> str:
         try:
             result = answer(z.clone(), mu.clone(), logvar.clone())
         except Exception as error:  # the student's code may fail in any way
-            return _say(f"not yet: your function raised {type(error).__name__}: {error} "
+            return say(f"not yet: your function raised {type(error).__name__}: {error} "
                         f"on {name}")
         if not isinstance(result, torch.Tensor):
             result = torch.as_tensor(np.asarray(result, dtype=np.float64))
         expected = _reference(z, mu, logvar)
         if result.shape != expected.shape:
-            return _say(f"not yet: on {name} the result has shape {tuple(result.shape)}, "
+            return say(f"not yet: on {name} the result has shape {tuple(result.shape)}, "
                         f"expected {tuple(expected.shape)} (one log-density per row of z)")
         result = result.double()
         if not torch.isfinite(result).all():
-            return _say(f"not yet: on {name} you get -inf or NaN: exp() of log-densities near "
+            return say(f"not yet: on {name} you get -inf or NaN: exp() of log-densities near "
                         "-1000 rounds to 0.  Stay in log space: torch.logsumexp over the N "
                         "components, then subtract log N")
         gap = result - expected
         if torch.allclose(gap, torch.full_like(gap, math.log(len(mu))), atol=1e-3):
-            return _say("not yet: you are off by exactly +log N: the mixture weights are 1/N, "
+            return say("not yet: you are off by exactly +log N: the mixture weights are 1/N, "
                         "so subtract log N after the logsumexp")
         if not torch.allclose(result, expected, atol=1e-3, rtol=1e-5):
-            return _say(f"not yet: on {name} your values differ from log q(z) by up to "
+            return say(f"not yet: on {name} your values differ from log q(z) by up to "
                         f"{float(gap.abs().max()):.3g} nats; check the Gaussian log-density "
                         "(-1/2 [log 2 pi + logvar + (z - mu)^2 / var], summed over d)")
-    return _say("correct: an exact mixture over all N components, computed in log space, so "
+    return say("correct: an exact mixture over all N components, computed in log space, so "
                 "it works even when every single density underflows")
 
 
@@ -140,10 +137,10 @@ def exercise_3_solution() -> tuple[float, float]:
 def check_information_ceiling(answer) -> str:
     """Exercise 3: ``answer = (largest I_q for R = 3, largest I_q for R = 25)`` with N = 1000."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     pair = _as_pair(answer)
     if pair is None:
-        return _say(f"answer must be a pair of two numbers in nats, got {answer!r}")
+        return say(f"answer must be a pair of two numbers in nats, got {answer!r}")
     expected = exercise_3_solution()
     log_n = math.log(EXERCISE_3_N)
     problems = []
@@ -162,7 +159,7 @@ def check_information_ceiling(answer) -> str:
             problems.append(f"the {which} value {value:.3f} is off: which two upper bounds "
                             "does I_q have?")
     if problems:
-        return _say("not yet: " + "; ".join(problems))
-    return _say(f"correct: I_q <= min(R, log N): {expected[0]:.2f} nats (the rate binds) and "
+        return say("not yet: " + "; ".join(problems))
+    return say(f"correct: I_q <= min(R, log N): {expected[0]:.2f} nats (the rate binds) and "
                 f"{expected[1]:.2f} nats (log N binds: the rest of the rate, at least "
                 f"{EXERCISE_3_RATES[1] - log_n:.1f} nats, must be KL(q(z)||p(z)))")

@@ -15,9 +15,6 @@ from . import NOT_ANSWERED, say
 from . import as_number as _as_number
 
 
-_say = say
-
-
 def _close(a: float, b: float, rel: float) -> bool:
     return math.isfinite(a) and abs(a - b) <= rel * abs(b)
 
@@ -31,23 +28,23 @@ def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> str:
     the standard deviation instead of the variance, SSE_min itself.
     """
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (a variance), got {type(answer).__name__}")
+        return say(f"answer must be one number (a variance), got {type(answer).__name__}")
     slope, intercept = fit_line_normal_equations(x, y)
     sse_min, n = float(sse(x, y, slope, intercept)), x.shape[0]
     expected = sse_min / n
     if _close(value, expected, 1e-3):
-        return _say(f"correct: sigma^2_ML = SSE_min / n = {sse_min:.4f} / {n} = {expected:.4f}")
+        return say(f"correct: sigma^2_ML = SSE_min / n = {sse_min:.4f} / {n} = {expected:.4f}")
     if _close(value, sse_min / (n - 2), 1e-3):
-        return _say("that is SSE_min / (n - 2), the unbiased estimator; maximum likelihood "
+        return say("that is SSE_min / (n - 2), the unbiased estimator; maximum likelihood "
                     "divides by n (set the derivative of the log-likelihood in sigma^2 to 0)")
     if _close(value, math.sqrt(expected), 1e-3):
-        return _say("that is the standard deviation; the question asks for the variance sigma^2")
+        return say("that is the standard deviation; the question asks for the variance sigma^2")
     if _close(value, sse_min, 1e-3):
-        return _say("that is SSE_min itself; the log-likelihood has n terms, divide by n")
-    return _say(f"not quite: got {value:.4g}. Write -log-lik = SSE/(2 s) + (n/2) log(2 pi s) "
+        return say("that is SSE_min itself; the log-likelihood has n terms, divide by n")
+    return say(f"not quite: got {value:.4g}. Write -log-lik = SSE/(2 s) + (n/2) log(2 pi s) "
                 "with s = sigma^2, differentiate in s and set it to 0 (use the fitted line's SSE)")
 
 
@@ -57,26 +54,26 @@ def check_shrink_factor(answer) -> str:
     """Exercise 2: a function rho -> (variance of the reverse-KL diagonal q) / (true marginal
     variance) for a 2-D Gaussian with correlation rho.  Correct: 1 - rho^2."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     if not callable(answer):
-        return _say(f"answer must be a function of rho (e.g. a lambda), got "
+        return say(f"answer must be a function of rho (e.g. a lambda), got "
                     f"{type(answer).__name__}")
     rhos = [-0.95, -0.6, 0.0, 0.3, 0.8, 0.99]
     try:
         values = [float(answer(rho)) for rho in rhos]
     except Exception as error:  # the student's function failed: say how, do not crash
-        return _say(f"calling answer(rho) failed: {type(error).__name__}: {error}")
+        return say(f"calling answer(rho) failed: {type(error).__name__}: {error}")
     expected = [1 - rho ** 2 for rho in rhos]
     if all(abs(v - e) < 1e-6 for v, e in zip(values, expected)):
-        return _say("correct: the ratio is 1 - rho^2, the same for both coordinates; it goes to "
+        return say("correct: the ratio is 1 - rho^2, the same for both coordinates; it goes to "
                     "0 as |rho| -> 1 (reverse KL shrinks q the more, the stronger the correlation)")
     if all(abs(v * e - 1) < 1e-6 for v, e in zip(values, expected)):
-        return _say("inverted: 1 / (1 - rho^2) would make q *wider* than the marginal; the "
+        return say("inverted: 1 / (1 - rho^2) would make q *wider* than the marginal; the "
                     "reverse-KL q has variance 1 / Lambda_ii, which is smaller")
     if all(abs(v - math.sqrt(e)) < 1e-6 for v, e in zip(values, expected)):
-        return _say("that is the ratio of standard deviations; the question asks for variances")
+        return say("that is the ratio of standard deviations; the question asks for variances")
     got = ", ".join(f"{rho:+.2f} -> {v:.3g}" for rho, v in zip(rhos, values))
-    return _say(f"not quite ({got}). Invert [[1, rho], [rho, 1]] and take 1 / diagonal")
+    return say(f"not quite ({got}). Invert [[1, rho], [rho, 1]] and take 1 / diagonal")
 
 
 # ------------------------------------------------------------------------------ exercise 3
@@ -85,20 +82,20 @@ def check_lighter_mode_kl(answer, weight: float) -> str:
     """Exercise 3: KL(q || p) of the best Gaussian q sitting on a well-separated mode of
     mixture weight ``weight`` (the component q matches exactly).  Correct: about -log(weight)."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (nats), got {type(answer).__name__}")
+        return say(f"answer must be one number (nats), got {type(answer).__name__}")
     expected = -math.log(weight)
     if abs(value - expected) < 0.02:
-        return _say(f"correct: about -log({weight:g}) = {expected:.3f} nats. Where q has its "
+        return say(f"correct: about -log({weight:g}) = {expected:.3f} nats. Where q has its "
                     f"mass, p = {weight:g} x (the component q copies), so "
                     "log q - log p = -log(weight) everywhere that matters")
     if abs(value - (-math.log(1 - weight))) < 0.02:
-        return _say("that is -log(1 - weight): the KL of q on the *other* mode")
+        return say("that is -log(1 - weight): the KL of q on the *other* mode")
     if abs(value - math.log(weight)) < 0.02:
-        return _say("check the sign: a KL divergence is never negative")
-    return _say(f"not quite: got {value:.4g} nats. Write KL(q||p) = E_q[log q - log p] and use "
+        return say("check the sign: a KL divergence is never negative")
+    return say(f"not quite: got {value:.4g} nats. Write KL(q||p) = E_q[log q - log p] and use "
                 "that, near the mode q sits on, p(z) ~ weight x q(z)")
 
 
@@ -108,21 +105,21 @@ def check_max_step(answer, x: torch.Tensor) -> str:
     """Exercise 4: the largest step size for which gradient descent on the mean squared error
     converges, for the design points ``x``.  Correct: n / lambda_max(X^T X)."""
     if answer is None:
-        return _say(NOT_ANSWERED)
+        return say(NOT_ANSWERED)
     value = _as_number(answer)
     if value is None:
-        return _say(f"answer must be one number (a step size), got {type(answer).__name__}")
+        return say(f"answer must be one number (a step size), got {type(answer).__name__}")
     expected = max_stable_step(x)
     if _close(value, expected, 0.01):
-        return _say(f"correct: lr_max = 2 / lambda_max(H) = n / lambda_max(X^T X) = "
+        return say(f"correct: lr_max = 2 / lambda_max(H) = n / lambda_max(X^T X) = "
                     f"{expected:.4f}; beyond it the error grows along the steepest direction")
     if _close(value, expected / 2, 0.01):
-        return _say("that is 1 / lambda_max(H), the step the notebook uses (fastest for the "
+        return say("that is 1 / lambda_max(H), the step the notebook uses (fastest for the "
                     "steep direction); gradient descent still converges up to twice that")
     design = design_matrix(x)
     if _close(value, 1 / float(torch.linalg.eigvalsh(design.T @ design).max()), 0.01):
-        return _say("close, but that is for the *sum* of squared errors; the notebook descends "
+        return say("close, but that is for the *sum* of squared errors; the notebook descends "
                     "the *mean* (SSE / n), whose Hessian is (2/n) X^T X")
-    return _say(f"not quite: got {value:.4g}. The MSE is quadratic with Hessian "
+    return say(f"not quite: got {value:.4g}. The MSE is quadratic with Hessian "
                 "H = (2/n) X^T X; one step multiplies the error along an eigenvector by "
                 "(1 - lr * lambda), which must stay inside (-1, 1)")
