@@ -16,7 +16,7 @@ from torch.distributions import Bernoulli, ContinuousBernoulli
 
 from vae_teach.data import load_mnist
 from vae_teach.exercises import bernoulli as ex
-from vae_teach.models import BernoulliVAE, SeedBernoulliVAE
+from vae_teach.models import BernoulliVAE, SourceTextVAE
 from vae_teach.widgets import CourseWidget
 from vae_teach.widgets.bernoulli import (MAP_CHOICES, ProbabilityMaps, explorer_numbers,
                                          likelihood_explorer, map_logits, pixel_log_likelihood,
@@ -197,7 +197,7 @@ def test_widget_rejects_bad_arguments(data):
 
 def test_seed_loss_uses_probabilities_between_one_half_and_sigmoid_one():
     torch.manual_seed(0)
-    model = SeedBernoulliVAE()
+    model = SourceTextVAE()
     with torch.no_grad():
         implied = torch.sigmoid(model.decoder(5 * torch.randn(64, 32)))
     assert implied.min() >= 0.5 and implied.max() <= torch.sigmoid(torch.tensor(1.0))

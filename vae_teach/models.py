@@ -1,7 +1,7 @@
 """The VAE models of the course.
 
 ``BernoulliVAE`` is the corrected model taught in notebook 07 and used by 01, 09, 10 and the
-benchmark.  ``SeedBernoulliVAE`` is the seed chapter's code with its undefined names fixed and
+benchmark.  ``SourceTextVAE`` is the source text's model with its undefined names fixed and
 its bug kept on purpose (notebooks 06 and 07 measure what the bug does).
 """
 from __future__ import annotations
@@ -109,8 +109,8 @@ class BernoulliVAE(nn.Module):
         return pixel_probs if probs else torch.bernoulli(pixel_probs, generator=generator)
 
 
-class SeedBernoulliVAE(nn.Module):
-    """The seed chapter's ``BernoulliVAE``, with its undefined names fixed and its bug KEPT.
+class SourceTextVAE(nn.Module):
+    """The source text's ``BernoulliVAE``, with its undefined names fixed and its bug KEPT.
 
     The bug: the decoder ends in ``nn.Sigmoid()`` and the loss is
     ``binary_cross_entropy_with_logits``, which applies a sigmoid again.  The loss therefore
@@ -137,7 +137,7 @@ class SeedBernoulliVAE(nn.Module):
         return self.decoder(z), mu, log_var
 
     def loss_function(self, recon_x, x, mu, log_var):
-        """The seed's loss, verbatim in meaning: BCE-with-logits applied to sigmoid outputs."""
+        """The source text's loss, in meaning: BCE-with-logits applied to sigmoid outputs."""
         recon_loss = binary_cross_entropy_with_logits(recon_x, x, reduction="sum")
         kl_divergence = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
         return recon_loss + kl_divergence
