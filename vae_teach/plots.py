@@ -1,7 +1,8 @@
 """One look for the whole course: style, image grids, training curves, latent scatters.
 
 ``use_style()`` is called once per notebook (by ``vae_teach.setup``).  Figures are sized to be
-readable on a projector.
+readable on a projector: tick labels and legends are at least ``MIN_FONTSIZE`` points, and the
+qualitative colours come from a palette chosen for colour-vision deficiencies.
 """
 from __future__ import annotations
 
@@ -15,19 +16,35 @@ import numpy as np
 import seaborn as sns
 import torch
 
-PALETTE = "colorblind"
+#: The course's ten qualitative colours (the ten digit classes, and ``"C0"``..``"C9"``): the
+#: 10-colour sequence of M. A. Petroff (2021), "Accessible Color Sequences for Data
+#: Visualization", arXiv:2107.02270, chosen so that every pair stays distinguishable under
+#: simulated protanopia, deuteranopia and tritanopia (matplotlib ships it as ``"petroff10"``
+#: from version 3.10; the values are written out here so older matplotlib works too).
+#: ``tests/test_plots.py`` checks the pairwise distances under simulated colour-vision
+#: deficiencies.  (matplotlib's ``tab10`` and seaborn's ``"colorblind"`` each contain pairs that
+#: nearly merge for a red-green colour-blind reader.)
+PALETTE = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6",
+           "#a96b59", "#e76300", "#b9ac70", "#717581", "#92dadd"]
+
+#: Smallest font size (points) of tick labels and legends in the course's figures.
+MIN_FONTSIZE = 11
 
 
 def use_style() -> None:
-    """The course's plot style: seaborn's whitegrid theme with the colour-blind palette."""
+    """The course's plot style: seaborn's whitegrid theme, the colour-blind-safe ``PALETTE``,
+    tick labels and legends of at least ``MIN_FONTSIZE`` points."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=1.1)
     matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7, 4),
                                 "axes.titleweight": "bold", "image.interpolation": "nearest",
-                                "figure.constrained_layout.use": True})
+                                "figure.constrained_layout.use": True,
+                                "xtick.labelsize": 12, "ytick.labelsize": 12,
+                                "legend.fontsize": 12, "legend.title_fontsize": 12})
 
 
 def label_colors(n: int = 10) -> list:
-    """n distinguishable colour-blind-safe colours (for the ten digit classes)."""
+    """n colours of the course's colour-blind-safe ``PALETTE`` (for the ten digit classes);
+    beyond ten they repeat."""
     return sns.color_palette(PALETTE, n)
 
 
