@@ -89,15 +89,13 @@ def binarize_dynamic(grey: torch.Tensor, generator: torch.Generator | None = Non
     return torch.bernoulli(grey, generator=generator)
 
 
-@lru_cache(maxsize=4)
-def _fixed_binary(split: str) -> torch.Tensor:
-    """One Bernoulli draw of all 10,000 images with a fixed seed, then the split's rows, so an
-    image has the same binary version whichever split it is loaded from."""
-    arrays = _load_arrays()
-    grey = torch.from_numpy(arrays["images"].reshape(-1, 784).astype(np.float32) / 255.0)
+@lru_cache(maxsize=1)
+def _fixed_binary() -> torch.Tensor:
+    """One Bernoulli draw of all 10,000 images with a fixed seed, kept as uint8 [10000, 784]
+    (8 MB), so an image has the same binary version whichever split it is loaded from."""
+    grey = torch.from_numpy(_load_arrays()["images"].reshape(-1, 784).astype(np.float32)).div_(255.0)
     binary = torch.bernoulli(grey, generator=torch.Generator().manual_seed(FIXED_BINARIZATION_SEED))
-    index = np.arange(len(grey)) if split == "all" else arrays[f"{split}_idx"]
-    return binary[torch.from_numpy(np.array(index))]
+    return binary.to(torch.uint8)
 
 
 def load_mnist(split: str = "train", binarize: str | None = "fixed", *,
@@ -110,12 +108,11 @@ def load_mnist(split: str = "train", binarize: str | None = "fixed", *,
     check_choice("split", split, SPLITS)
     check_choice("binarize", binarize, BINARIZE)
     images, labels = load_mnist_uint8(split)
-    grey = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     labels = torch.from_numpy(labels.astype(np.int64))
-    if binarize == "fixed":
-        x = _fixed_binary(split).clone()
-    elif binarize == "dynamic":
-        x = binarize_dynamic(grey, generator)
-    else:
-        x = grey
+    if binarize == "fixed":           # rows of the one cached draw; grey levels are not needed
+        arrays = _load_arrays()
+        index = np.arange(len(arrays["labels"])) if split == "all" else arrays[f"{split}_idx"]
+        return _fixed_binary()[torch.from_numpy(np.array(index))].float(), labels
+    grey = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32)).div_(255.0)
+    x = binarize_dynamic(grey, generator) if binarize == "dynamic" else grey
     return x, labels
