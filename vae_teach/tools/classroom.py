@@ -1,0 +1,135 @@
+"""Editions of the course for a class: the students' without the worked solutions, the teacher's in full.
+
+Every chapter ends with exercises.  Each exercise keeps its checker (a code cell that calls the
+chapter's ``check_...`` function and says whether the student's ``answer`` is right); the worked
+solutions sit below them in collapsible ``<details>`` blocks whose summary says "Solution(s)".
+A teacher who wants students to try first hands out the student edition::
+
+    python -m vae_teach.tools.classroom student-edition OUT_DIR     # solutions removed
+    python -m vae_teach.tools.classroom teacher-edition OUT_DIR     # everything, for the teacher
+
+Both read the chapters from ``notebooks/`` (run from the repository's root, or pass
+``--notebooks DIR``) and write ``OUT_DIR/notebooks/*.ipynb`` with outputs cleared.  In the
+student edition each removed block is replaced by one line saying that the solutions are in the
+teacher's edition; every other cell (the exercises, their checkers, the other ``<details>``
+blocks) is kept unchanged, so the notebooks still run top to bottom.  OUT_DIR is what a teacher
+commits to the repository that the students' nbgitpuller links point at (deploy/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+PLACEHOLDER = "*The worked solutions are in the teacher's edition: try the checker above first.*"
+_TAG = re.compile(r"<(/?)details\b[^>]*>", re.IGNORECASE)
+_SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOTALL)
+_SOLUTION = re.compile(r"\bsolutions?\b", re.IGNORECASE)
+
+
+def _details_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every outermost ``<details>...</details>`` block in ``text``."""
+    blocks, depth, start = [], 0, None
+    for match in _TAG.finditer(text):
+        if not match.group(1):
+            if depth == 0:
+                start = match.start()
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+            if depth == 0:
+                blocks.append((start, match.end()))
+    if depth:
+        raise ValueError("a <details> block is never closed (missing </details>)")
+    return blocks
+
+
+def is_solution_block(block: str) -> bool:
+    """A ``<details>`` block is a solution when its first ``<summary>`` says "Solution(s)"."""
+    summary = _SUMMARY.search(block)
+    return bool(summary and _SOLUTION.search(summary.group(1)))
+
+
+def strip_solutions(text: str) -> tuple[str, int]:
+    """``text`` with every solution ``<details>`` block replaced by the placeholder line.
+
+    Returns the new text and the number of blocks removed."""
+    out, last, removed = [], 0, 0
+    for start, end in _details_blocks(text):
+        if is_solution_block(text[start:end]):
+            out.append(text[last:start])
+            out.append(PLACEHOLDER)
+            last, removed = end, removed + 1
+    out.append(text[last:])
+    return "".join(out), removed
+
+
+def _clear_outputs(nb) -> None:
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+
+def make_edition(notebooks: Path, out_dir: Path, *, student: bool, force: bool = False) -> dict:
+    """Write the student (``student=True``) or teacher edition of ``notebooks/*.ipynb`` into
+    ``out_dir/notebooks``.  Returns {notebook name: solution blocks removed}."""
+    notebooks, out_dir = Path(notebooks), Path(out_dir)
+    sources = sorted(notebooks.glob("*.ipynb"))
+    if not sources:
+        raise ValueError(f"notebooks={str(notebooks)!r} holds no .ipynb file; run this from the "
+                         "course repository's root or pass --notebooks DIR")
+    target = out_dir / "notebooks"
+    if target.exists() and any(target.iterdir()):
+        if not force:
+            raise ValueError(f"out_dir={str(out_dir)!r} already holds notebooks/; pass --force "
+                             "to replace them")
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for source in sources:
+        nb = nbformat.read(source, as_version=4)
+        removed = 0
+        if student:
+            for cell in nb.cells:
+                if cell.cell_type == "markdown" and "<details" in cell.source.lower():
+                    cell.source, n = strip_solutions(cell.source)
+                    removed += n
+        _clear_outputs(nb)
+        nbformat.validate(nb)
+        nbformat.write(nb, target / source.name)
+        report[source.name] = removed
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.classroom",
+                                     description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("student-edition", "the chapters without the worked solutions"),
+                            ("teacher-edition", "the chapters in full, outputs cleared")):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("out_dir", type=Path, help="folder to write notebooks/ into")
+        command.add_argument("--notebooks", type=Path, default=Path("notebooks"),
+                             help="the course's notebooks folder (default: ./notebooks)")
+        command.add_argument("--force", action="store_true",
+                             help="replace an existing OUT_DIR/notebooks")
+    args = parser.parse_args(argv)
+    try:
+        report = make_edition(args.notebooks, args.out_dir,
+                              student=args.command == "student-edition", force=args.force)
+    except ValueError as error:
+        parser.error(str(error))
+    for name, removed in report.items():
+        print(f"{name}: {removed} solution block(s) removed" if args.command == "student-edition"
+              else f"{name}: copied")
+    print(f"wrote {len(report)} notebooks to {args.out_dir / 'notebooks'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
