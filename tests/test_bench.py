@@ -1,17 +1,19 @@
-"""Tests of the benchmark's helpers (``vae_teach.bench``) on tiny inputs, and of the training
+"""Tests of the benchmark's helpers (``vae_teach.tools.bench``) on tiny inputs, and of the training
 features the benchmark tunes (``fit``'s time limit, "auto" dynamic binarization, fused Adam).
 
-No test asserts a speed: timings belong in ``python -m vae_teach.bench``.
+No test asserts a speed: timings belong in ``python -m vae_teach.tools.bench``.
 """
 import json
 import math
+import os
 
 import ipywidgets as widgets
 import nbformat
+import psutil
 import pytest
 import torch
 
-from vae_teach import bench
+from vae_teach.tools import bench
 from vae_teach.data import load_mnist
 from vae_teach.distributions import bernoulli_log_likelihood, gaussian_kl
 from vae_teach.models import BernoulliVAE
@@ -259,23 +261,104 @@ def _write_notebook(path, source):
     nbformat.write(notebook, path)
 
 
+# Shows one figure per file already in the model cache, plus one: 1 picture from an empty cache
+# (cold), 2 when the cold run's file is still there (warm, same cache).  Holds ~60 MB.
+COUNTING_NOTEBOOK = """\
+import os, pathlib
+import numpy as np
+import matplotlib.pyplot as plt
+cache = pathlib.Path(os.environ['VAE_TEACH_CACHE'])
+assert 'vae_teach_bench_cache_' in cache.name
+n = len(list(cache.iterdir()))
+(cache / f'run{n}').write_text('')
+block = np.ones(60 * 2**20 // 8)
+for i in range(n + 1):
+    plt.plot([0, i])
+    plt.show()
+"""
+
+
 @pytest.mark.slow
-def test_run_notebooks_reports_failures_and_uses_an_empty_cache(tmp_path, monkeypatch):
+def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VAE_TEACH_CACHE", "/should/not/be/used")
-    _write_notebook(tmp_path / "01_ok.ipynb",
-                    "import os, pathlib\n"
-                    "cache = pathlib.Path(os.environ['VAE_TEACH_CACHE'])\n"
-                    "assert 'vae_teach_bench_cache_' in cache.name and not any(cache.iterdir())")
+    monkeypatch.setenv("MPLBACKEND", "Agg")                  # the runner must not pass it on
+    _write_notebook(tmp_path / "01_ok.ipynb", COUNTING_NOTEBOOK)
     _write_notebook(tmp_path / "02_fails.ipynb", "raise RuntimeError('broken on purpose')")
-    result = bench.run_notebooks(tmp_path, timeout=120, log=lambda message: None)
-    rows = {row["notebook"]: row for row in result["notebooks"]}
-    assert rows["01_ok.ipynb"]["status"] == "ok", rows["01_ok.ipynb"]["error"]
-    assert rows["02_fails.ipynb"]["status"] == "failed"
-    assert "broken on purpose" in rows["02_fails.ipynb"]["error"]
-    assert result["n_failed"] == 1
-    assert result["total_wall_s"] == pytest.approx(sum(r["wall_s"] for r in rows.values()))
-    import os
-    assert os.environ["VAE_TEACH_CACHE"] == "/should/not/be/used"      # restored
+    children_before = {p.pid for p in psutil.Process().children(recursive=True)}
+    results = bench.main(["--only-notebooks", "--notebooks", str(tmp_path), "--open-kernels",
+                          "01,02", "--out", str(tmp_path / "b.json")])
+    assert "recipes" not in results and "widgets" not in results
+    part = results["notebooks"]
+    rows = {row["notebook"]: row for row in part["notebooks"]}
+    ok, fails = rows["01_ok.ipynb"], rows["02_fails.ipynb"]
+    assert ok["cold"]["status"] == ok["warm"]["status"] == "ok", ok["cold"]["error"]
+    assert (ok["cold"]["images"], ok["warm"]["images"]) == (1, 2)   # empty cache, then shared
+    assert ok["cold"]["peak_rss_mb"] > 60 and ok["cold"]["heaviest_cell"] == 0
+    assert ok["cold"]["cpu_s"] > 0
+    assert fails["cold"]["status"] == "failed" and "warm" not in fails
+    assert "broken on purpose" in fails["cold"]["error"]
+    assert part["n_failed"] == 1
+    assert part["total_cold_s"] == pytest.approx(ok["cold"]["wall_s"] + fails["cold"]["wall_s"])
+    assert part["max_peak_rss_mb"] == max(ok["cold"]["peak_rss_mb"], fails["cold"]["peak_rss_mb"])
+    # two kernels kept open one after the other (a failing notebook's too), then shut down
+    steps = results["open_kernels"]["steps"]
+    assert [list(step["kernels"]) for step in steps] == [["01_ok.ipynb"],
+                                                         ["01_ok.ipynb", "02_fails.ipynb"]]
+    assert steps[1]["total"]["rss_mb"] > steps[0]["total"]["rss_mb"] > 60
+    alive = [p for p in psutil.Process().children(recursive=True)
+             if p.pid not in children_before and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert os.environ["VAE_TEACH_CACHE"] == "/should/not/be/used"
+    printed = capsys.readouterr().out
+    assert "| 01_ok.ipynb |" in printed and "peak RSS cold (MB)" in printed
+    assert "RSS total (MB)" in printed
+
+
+def test_notebook_tables_show_every_row():
+    run = {"status": "ok", "wall_s": 12.0, "cpu_s": 20.0, "peak_rss_mb": 512.4,
+           "end_rss_mb": 400.0, "images": 3, "heaviest_cell": 7, "error": None}
+    part = {"notebooks": [{"notebook": "07_x.ipynb", "cold": run, "warm": dict(run, wall_s=5.0)},
+                          {"notebook": "08_y.ipynb",
+                           "cold": dict(run, status="failed", error="cell 2: ValueError: no")}],
+            "total_cold_s": 24.0, "total_warm_s": 5.0, "max_peak_rss_mb": 512.4, "n_failed": 1}
+    lines = bench.format_notebook_table(part)
+    assert lines[2] == "| 07_x.ipynb | 12.0 | 5.0 | 512 | 512 | 7 | 3 | ok |"
+    assert lines[3].startswith("| 08_y.ipynb | 12.0 |  | 512 |  | 7 | 3 | failed: cell 2")
+    assert lines[-1] == "| **all** | 24.0 | 5.0 | max 512 | | | | 1 failed |"
+    kernels = {"steps": [{"kernels": {"00.ipynb": {}}, "total": {"rss_mb": 300.0}},
+                         {"kernels": {"00.ipynb": {}, "04.ipynb": {}},
+                          "total": {"rss_mb": 700.0, "pss_mb": 500.0, "uss_mb": 450.0}}]}
+    assert bench.format_open_kernels(kernels)[2:] == ["| 00.ipynb | 300 |  |  |",
+                                                       "| 00.ipynb, 04.ipynb | 700 | 500 | 450 |"]
+
+
+def test_select_notebooks_by_prefix(tmp_path):
+    for name in ("00_a.ipynb", "04_b.ipynb", "07_c.ipynb"):
+        _write_notebook(tmp_path / name, "pass")
+    assert [p.name for p in bench.select_notebooks(tmp_path, [])] == \
+        ["00_a.ipynb", "04_b.ipynb", "07_c.ipynb"]
+    assert [p.name for p in bench.select_notebooks(tmp_path, ["07", "00"])] == \
+        ["00_a.ipynb", "07_c.ipynb"]
+    with pytest.raises(ValueError, match="starts with 12"):
+        bench.select_notebooks(tmp_path, ["12"])
+    with pytest.raises(FileNotFoundError, match="no notebooks"):
+        bench.select_notebooks(tmp_path / "empty", [])
+
+
+def test_bench_does_not_import_posix_only_modules_at_top_level():
+    """``resource`` exists only on POSIX; the course also runs on Windows."""
+    import ast
+    import inspect as inspect_module
+
+    tree = ast.parse(inspect_module.getsource(bench))
+    top_level = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top_level |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top_level.add(node.module.split(".")[0])
+    assert "psutil" in top_level                       # the parse found the imports
+    assert not top_level & {"resource", "fcntl", "termios", "pwd", "grp"}
 
 
 # ------------------------------------------------------------------------------- smoke run

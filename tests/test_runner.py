@@ -98,7 +98,9 @@ def test_allow_errors_runs_on_and_a_kept_kernel_stays_alive(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in
                 ["1 / 0", "import numpy as np\nkept = np.ones(100 * 2**20 // 8)",
-                 "undefined_name"]]
+                 "undefined_name",
+                 "import time\nt0 = time.process_time()\nwhile time.process_time() - t0 < 1:\n"
+                 "    pass"]]
     result = runner.execute_notebook(nb, cwd=tmp_path, allow_errors=True, keep_kernel=True,
                                      timeout=60)
     try:
@@ -108,6 +110,7 @@ def test_allow_errors_runs_on_and_a_kept_kernel_stays_alive(tmp_path):
         now = result.rss_bytes()
         assert now is not None and now > 100 * 2**20        # the array is still held
         assert psutil.pid_exists(result.kernel_pid)
+        assert result.cpu_seconds >= 1.0                     # the last cell's busy second
     finally:
         result.shutdown()
     assert result.rss_bytes() is None

@@ -1,5 +1,5 @@
-"""The course's benchmark (issue 7): ``python -m vae_teach.bench``.  Its results are the README's
-"Performance" section.
+"""The course's benchmark: ``python -m vae_teach.tools.bench``.  Its results, and how to read
+them, are in ``docs/benchmark.md``.
 
 One run measures, on this machine and on the fixed-binarized test split
 (``load_mnist("test", "fixed")``):
@@ -17,21 +17,17 @@ One run measures, on this machine and on the fixed-binarized test split
     Linear layers per image) per second, against a large float32 matrix product measured in
     the same run.
 (c) **IWAE_k** (k = 1000) of the trained default model on all test images, and its cost.
-(d) **notebooks**: each ``notebooks/*.ipynb`` executed in a fresh kernel with an empty model
-    cache (a new temporary directory per notebook); wall and CPU seconds; failures reported.
+(d) **notebooks**: each ``notebooks/*.ipynb`` run by the course's runner
+    (``vae_teach.tools.runner``: a fresh kernel, inline backend, every figure drawn) with an
+    empty model cache ("cold"), then again with the cache that run filled ("warm"): wall and
+    CPU seconds and the kernel's peak RSS; then the memory of several kernels left open one
+    after the other, as JupyterLab keeps them (``--open-kernels``).
 (e) **widgets**: for every module in ``vae_teach/widgets/``, the median and 95th percentile of
     ``w.set(...)`` (one re-render) over at least 20 updates, no browser involved.
+(f) **ablation** (only with ``--ablation``): the default recipe with one change at a time.
 
-Flags: ``--quick`` (tiny budgets, a smoke run), ``--skip-notebooks``, ``--skip-widgets``,
-``--skip-iwae``, ``--budgets 10,30,60``, ``--threads N`` (``torch.set_num_threads``, in the bench
-only; notebooks run in their own kernels with torch's default), ``--cpu-clock`` (budgets in
-process CPU seconds, with ``--threads 1``: an idle core's view on a shared machine),
-``--out PATH`` (JSON, default ``bench_results/bench.json``), ``--repeats N`` (part (a) with seeds
-0..N-1 and the median gain per budget), ``--skip-speed`` (no speed race / FLOP rate),
-``--ablation`` / ``--ablation-only`` (part (f): the default recipe with one change at a time,
-``--ablation-budget`` seconds each).
-
-Reproduce: ``python -m vae_teach.bench`` (about 8 minutes on 2 idle cores; 15 with ``--ablation``).
+Run ``python -m vae_teach.tools.bench --help`` for the flags; ``--only-notebooks`` runs part (d)
+alone.
 """
 from __future__ import annotations
 
@@ -42,7 +38,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import tempfile
 import time
@@ -50,18 +45,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import train as train_module
-from .data import load_mnist
-from .models import BernoulliVAE
-from .objectives import iwae_bound
+from vae_teach import train as train_module
+from vae_teach.data import load_mnist
+from vae_teach.models import BernoulliVAE
+from vae_teach.objectives import iwae_bound
+from vae_teach.tools import runner
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-WIDGET_DIR = Path(__file__).resolve().parent / "widgets"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"      # in a checkout of the course
+WIDGET_DIR = PACKAGE_DIR / "widgets"
 DEFAULT_OUT = Path("bench_results") / "bench.json"
 DEFAULT_BUDGETS = (10.0, 30.0, 60.0)
 
@@ -431,57 +428,111 @@ def measure_iwae(model, x_test: torch.Tensor, k: int, seed: int = 0) -> dict:
 
 # ------------------------------------------------------------------------------ (d) notebooks
 
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+MB = 2 ** 20
 
 
-def run_notebook(path: Path, *, timeout: float = 600.0, kernel_name: str = "python3") -> dict:
-    """Execute one notebook top to bottom in a fresh kernel with an empty model cache.
+def _notebook_run_row(result) -> dict:
+    """The numbers of one ``runner.execute_notebook`` run."""
+    heaviest = max(result.cells, key=lambda c: c.peak_rss_bytes, default=None)
+    return {"status": "ok" if result.ok else "failed", "wall_s": result.seconds,
+            "cpu_s": result.cpu_seconds,
+            "peak_rss_mb": None if result.peak_rss_bytes is None else result.peak_rss_bytes / MB,
+            "end_rss_mb": result.cells[-1].end_rss_bytes / MB if result.cells else None,
+            "images": result.n_images, "heaviest_cell": heaviest.cell if heaviest else None,
+            "error": "; ".join(map(str, result.errors))[:300] or None}
 
-    Returns name, status ("ok" or "failed"), wall seconds, the kernel's CPU seconds (user +
-    system, counted when the kernel process has exited) and the error for a failure.
-    """
-    import nbclient
-    import nbformat
 
+def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True) -> dict:
+    """Run one notebook in a fresh kernel with an empty model cache ("cold"), then, if that
+    worked and ``warm``, again in a fresh kernel with the cache the first run filled ("warm").
+    Both runs are the course's runner: inline backend, every figure drawn, the kernel's peak
+    RSS polled."""
     path = Path(path)
-    result = {"notebook": path.name, "status": "ok", "error": None}
-    previous_cache = os.environ.get("VAE_TEACH_CACHE")
+    row = {"notebook": path.name}
     with tempfile.TemporaryDirectory(prefix="vae_teach_bench_cache_") as cache:
-        os.environ["VAE_TEACH_CACHE"] = cache
-        cpu_before = _children_cpu_seconds()
-        start = time.perf_counter()
-        try:
-            notebook = nbformat.read(path, as_version=4)
-            client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name,
-                                             resources={"metadata": {"path": str(path.parent)}})
-            client.execute()
-        except Exception as error:  # a failing notebook is a result, not a crash
-            result["status"] = "failed"
-            message = str(error).strip().splitlines()
-            result["error"] = f"{type(error).__name__}: {message[-1] if message else ''}"[:300]
-        finally:
-            result["wall_s"] = time.perf_counter() - start
-            result["cpu_s"] = _children_cpu_seconds() - cpu_before
-            if previous_cache is None:
-                os.environ.pop("VAE_TEACH_CACHE", None)
-            else:
-                os.environ["VAE_TEACH_CACHE"] = previous_cache
-    return result
+        env = {"VAE_TEACH_CACHE": cache}
+        row["cold"] = _notebook_run_row(runner.execute_notebook(path, env=env, timeout=timeout))
+        if warm and row["cold"]["status"] == "ok":
+            row["warm"] = _notebook_run_row(runner.execute_notebook(path, env=env,
+                                                                    timeout=timeout))
+    return row
 
 
-def run_notebooks(directory: Path = NOTEBOOK_DIR, *, timeout: float = 600.0, log=print) -> dict:
-    paths = sorted(Path(directory).glob("*.ipynb"))
+def run_notebooks(paths, *, timeout: float = 600.0, warm: bool = True, log=print) -> dict:
+    """Part (d): every notebook cold and warm (``bench_notebook``), with totals."""
     rows = []
     for path in paths:
-        row = run_notebook(path, timeout=timeout)
+        row = bench_notebook(path, timeout=timeout, warm=warm)
         rows.append(row)
-        log(f"  {row['notebook']:<40s} {row['status']:<6s} wall {row['wall_s']:6.1f} s  "
-            f"cpu {row['cpu_s']:6.1f} s" + (f"  ({row['error']})" if row["error"] else ""))
-    return {"notebooks": rows, "total_wall_s": sum(r["wall_s"] for r in rows),
-            "total_cpu_s": sum(r["cpu_s"] for r in rows),
-            "n_failed": sum(r["status"] != "ok" for r in rows)}
+        cold, warm_run = row["cold"], row.get("warm")
+        log(f"  {row['notebook']:<40s} {cold['status']:<6s} cold {cold['wall_s']:6.1f} s "
+            f"peak {cold['peak_rss_mb'] or 0:6.0f} MB"
+            + (f"  warm {warm_run['wall_s']:6.1f} s peak {warm_run['peak_rss_mb'] or 0:6.0f} MB"
+               if warm_run else "") + (f"  ({cold['error']})" if cold["error"] else ""))
+    return {"notebooks": rows,
+            "total_cold_s": sum(r["cold"]["wall_s"] for r in rows),
+            "total_warm_s": sum(r["warm"]["wall_s"] for r in rows if "warm" in r),
+            "max_peak_rss_mb": max((r["cold"]["peak_rss_mb"] or 0 for r in rows), default=0),
+            "n_failed": sum(r["cold"]["status"] != "ok" for r in rows)}
+
+
+def _memory_now(pid: int) -> dict:
+    """RSS, and on Linux PSS and USS, of a kernel and its children, in MB.  RSS counts shared
+    library pages in every process; PSS shares them out; USS is what stopping it frees."""
+    processes = [psutil.Process(pid)]
+    processes += processes[0].children(recursive=True)
+    totals = {"rss_mb": 0.0}
+    for process in processes:
+        try:
+            info = process.memory_full_info()
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        totals["rss_mb"] += info.rss / MB
+        for name in ("pss", "uss"):
+            if hasattr(info, name):
+                totals[f"{name}_mb"] = totals.get(f"{name}_mb", 0.0) + getattr(info, name) / MB
+    return totals
+
+
+def kernels_left_open(paths, *, timeout: float = 600.0, log=print) -> dict:
+    """What a student's JupyterLab holds after opening ``paths`` one after the other without
+    shutting a kernel down: each notebook runs in its own kernel (one model cache for all,
+    empty at the start, as on a student's first day); after each one, the memory of every
+    kernel still open.  The kernels are shut down at the end."""
+    kept, steps = [], []
+    with tempfile.TemporaryDirectory(prefix="vae_teach_bench_cache_") as cache:
+        try:
+            for path in paths:
+                result = runner.execute_notebook(path, env={"VAE_TEACH_CACHE": cache},
+                                                 timeout=timeout, keep_kernel=True)
+                kept.append((Path(path).name, result))
+                if not result.ok:
+                    log(f"  {Path(path).name} failed: {result.errors[0]}")
+                time.sleep(1.0)   # let the last cell's garbage be freed
+                kernels = {name: _memory_now(r.kernel_pid) for name, r in kept}
+                total = {key: sum(k.get(key, 0.0) for k in kernels.values())
+                         for key in ("rss_mb", "pss_mb", "uss_mb")}
+                steps.append({"opened": Path(path).name, "kernels": kernels, "total": total})
+                log(f"  after {Path(path).name}: {len(kept)} kernels, RSS {total['rss_mb']:.0f} MB, "
+                    f"PSS {total['pss_mb']:.0f} MB, USS {total['uss_mb']:.0f} MB")
+        finally:
+            for _, result in kept:
+                result.shutdown()
+    return {"notebooks": [Path(p).name for p in paths], "steps": steps}
+
+
+def select_notebooks(directory: Path, prefixes) -> list[Path]:
+    """The notebooks in ``directory`` whose names start with one of ``prefixes`` (all if empty)."""
+    paths = sorted(Path(directory).glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks in {directory}")
+    if not prefixes:
+        return paths
+    chosen = [p for p in paths if any(p.name.startswith(prefix) for prefix in prefixes)]
+    missing = [prefix for prefix in prefixes if not any(p.name.startswith(prefix) for p in paths)]
+    if missing:
+        raise ValueError(f"no notebook in {directory} starts with {', '.join(missing)}")
+    return chosen
 
 
 # -------------------------------------------------------------------------------- (e) widgets
@@ -607,7 +658,7 @@ def _call_builder(function, module, cache: dict):
 def bench_widgets(directory: Path = WIDGET_DIR, *, n_updates: int = 20, log=print) -> list[dict]:
     """Part (e): every widget module's update cost; a module that is missing, fails to import,
     or whose widgets cannot be built is reported, never fatal."""
-    from .widgets import CourseWidget
+    from vae_teach.widgets import CourseWidget
 
     rows, cache = [], {}
     modules = sorted(p.stem for p in Path(directory).glob("*.py") if not p.stem.startswith("_"))
@@ -653,6 +704,37 @@ def bench_widgets(directory: Path = WIDGET_DIR, *, n_updates: int = 20, log=prin
 
 # ----------------------------------------------------------------------------------- report
 
+def _mb(value) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+def format_notebook_table(part: dict) -> list[str]:
+    """Part (d) as a Markdown table: cold and warm runtime, peak RSS, pictures."""
+    lines = ["| notebook | cold s | warm s | peak RSS cold (MB) | peak RSS warm (MB) | "
+             "heaviest cell | images | status |", "|---|---|---|---|---|---|---|---|"]
+    for row in part["notebooks"]:
+        cold, warm = row["cold"], row.get("warm") or {}
+        status = cold["status"] if not cold["error"] else f"{cold['status']}: {cold['error']}"
+        warm_s = f"{warm['wall_s']:.1f}" if warm else ""
+        lines.append(f"| {row['notebook']} | {cold['wall_s']:.1f} | {warm_s} | "
+                     f"{_mb(cold['peak_rss_mb'])} | {_mb(warm.get('peak_rss_mb'))} | "
+                     f"{cold['heaviest_cell']} | {cold['images']} | {status} |")
+    lines.append(f"| **all** | {part['total_cold_s']:.1f} | {part['total_warm_s']:.1f} | "
+                 f"max {_mb(part['max_peak_rss_mb'])} | | | | {part['n_failed']} failed |")
+    return lines
+
+
+def format_open_kernels(part: dict) -> list[str]:
+    """Part (d), kernels left open: the total after each notebook opened."""
+    lines = ["| opened (kernels kept) | RSS total (MB) | PSS total (MB) | USS total (MB) |",
+             "|---|---|---|---|"]
+    for step in part["steps"]:
+        t = step["total"]
+        lines.append(f"| {', '.join(step['kernels'])} | {_mb(t['rss_mb'])} | "
+                     f"{_mb(t.get('pss_mb'))} | {_mb(t.get('uss_mb'))} |")
+    return lines
+
+
 def format_report(results: dict) -> str:
     """The results as Markdown tables (what the README's "Performance" section shows)."""
     lines = []
@@ -697,13 +779,9 @@ def format_report(results: dict) -> str:
                   f"(test -ELBO {i.get('minus_elbo_nats', float('nan')):.2f}), "
                   f"{i['seconds']:.1f} s wall, {i['cpu_seconds']:.1f} s CPU."]
     if "notebooks" in results:
-        n = results["notebooks"]
-        lines += ["", "| notebook | status | wall s | CPU s |", "|---|---|---|---|"]
-        for row in n["notebooks"]:
-            lines.append(f"| {row['notebook']} | {row['status']} | {row['wall_s']:.1f} | "
-                         f"{row['cpu_s']:.1f} |")
-        lines.append(f"| **total** | {n['n_failed']} failed | {n['total_wall_s']:.1f} | "
-                     f"{n['total_cpu_s']:.1f} |")
+        lines += ["", *format_notebook_table(results["notebooks"])]
+    if "open_kernels" in results:
+        lines += ["", *format_open_kernels(results["open_kernels"])]
     if "widgets" in results:
         lines += ["", "| widget | median ms | p95 ms | updates |", "|---|---|---|---|"]
         for row in results["widgets"]:
@@ -726,9 +804,14 @@ def format_report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _prefixes(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vae_teach.bench",
-                                     description="Benchmark of the vae-teach course (issue 7).")
+    parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.bench",
+                                     description="Benchmark of the vae-teach course; results "
+                                                 "and how to read them: docs/benchmark.md.")
     parser.add_argument("--budgets", type=parse_budgets, default=None,
                         help="wall-clock training budgets in seconds, e.g. 10,30,60")
     parser.add_argument("--quick", action="store_true",
@@ -736,6 +819,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-widgets", action="store_true")
     parser.add_argument("--skip-iwae", action="store_true")
+    parser.add_argument("--only-notebooks", action="store_true",
+                        help="run part (d) only: notebooks cold and warm, kernels left open")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR,
+                        help="folder of the course's notebooks (default: notebooks/ of the "
+                             "checkout)")
+    parser.add_argument("--chapters", type=_prefixes, default=[],
+                        help="only the notebooks whose names start with these, e.g. 01,07")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="part (d): skip the second (warm-cache) run of each notebook")
+    parser.add_argument("--open-kernels", type=_prefixes, default=["00", "04", "07"],
+                        help="part (d): notebooks opened one after the other with their kernels "
+                             "kept running (default 00,04,07; '' to skip)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads for this run (default: torch's choice)")
     parser.add_argument("--iwae-k", type=int, default=None, help="importance samples (1000)")
@@ -788,103 +883,47 @@ def main(argv=None) -> dict:
         raise SystemExit("--cpu-clock needs --threads 1 (CPU seconds of 2 threads are not an "
                          "idle core's wall seconds)")
     try:
-        return _run_ablation_only(args) if args.ablation_only else _run(args)
+        return _run(args)
     finally:
         torch.set_num_threads(threads_before)
 
 
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
 def _run(args) -> dict:
-    quick = args.quick
-    budgets = args.budgets or ((0.5, 1.0) if quick else DEFAULT_BUDGETS)
-    iwae_k = args.iwae_k or (10 if quick else 1000)
-    race_rounds = args.race_rounds or (1 if quick else 3)
-    race_seconds = 0.5 if quick else 5.0
-    progress = not args.no_progress
-    bench_start = time.perf_counter()
-
-    def log(message: str) -> None:
-        print(message, flush=True)
-
+    """The parts the flags ask for, in order; the report is printed and the JSON written."""
+    start = time.perf_counter()
     results: dict = {"machine": machine_info(), "threads": torch.get_num_threads(),
-                     "load_start": load_average(),
-                     "quick": quick, "budgets_s": list(budgets), "repeats": args.repeats,
-                     "default_recipe": {"model": default_model_arguments(),
-                                        "fit": {k: v for k, v in default_fit_arguments().items()
-                                                if k not in ("x_test", "max_seconds")}},
-                     "reference_recipe": {"model": "784-400-20 ReLU MLP (ReferenceVAE)",
-                                          "optimizer": "Adam lr 1e-3 constant", "batch_size": 128,
-                                          "data": "fixed-binarized train split via DataLoader"}}
-    log(f"machine: {results['machine']['cpu_model']}, {results['machine']['nproc']} cores, "
-        f"torch {results['machine']['torch']} with {torch.get_num_threads()} threads, "
-        f"load {results['load_start']}")
-    x_binary, _ = load_mnist("train", "fixed")
-    x_grey, _ = load_mnist("train", None)
-    x_test, _ = load_mnist("test", "fixed")
-    if quick:
-        x_test = x_test[:200]
-
-    unit = "CPU s" if args.cpu_clock else "s"
-    results["clock"] = "process CPU time" if args.cpu_clock else "wall time"
-    log(f"(a) recipes at budgets {', '.join(f'{b:g} {unit}' for b in budgets)}")
-    with _clock(args.cpu_clock):
-        rows, model = compare_recipes(budgets, x_grey, x_binary, x_test, progress=progress,
-                                      repeats=args.repeats, log=log)
-        results["recipes"] = rows
-        results["recipe_gains"] = median_gains(rows)
-    biggest = [row for row in rows if row["budget_s"] == budgets[-1]][0]   # first seed
-    if not args.skip_speed:
+                     "load_start": load_average(), "quick": args.quick,
+                     "clock": "process CPU time" if args.cpu_clock else "wall time"}
+    _log(f"machine: {results['machine']['cpu_model']}, {results['machine']['nproc']} cores, "
+         f"torch {results['machine']['torch']} with {torch.get_num_threads()} threads, "
+         f"load {results['load_start']}")
+    training = not (args.only_notebooks or args.ablation_only)
+    if training or args.ablation_only:
+        data = {"x_binary": load_mnist("train", "fixed")[0],
+                "x_grey": load_mnist("train", None)[0],
+                "x_test": load_mnist("test", "fixed")[0][:200 if args.quick else None]}
+    if training:
+        _run_training_parts(args, results, **data)
+    if not args.ablation_only and not args.skip_notebooks:
+        _run_notebook_part(args, results)
+    if training and not args.skip_widgets:
+        _log("(e) widget updates")
+        results["widgets"] = bench_widgets(WIDGET_DIR, n_updates=5 if args.quick else 20, log=_log)
+    if args.ablation or args.ablation_only:
+        budget = 1.0 if args.quick else args.ablation_budget
+        _log(f"(f) one change at a time, {budget:g} s each")
         with _clock(args.cpu_clock):
-            log("(a) speed race, same architecture")
-            results["speed_race"] = speed_race(x_binary, race_seconds, race_rounds,
-                                               progress=progress, log=log)
-            log("(b) FLOP rate")
-            matmul = matmul_gflops(512 if quick else 2048, repeats=2 if quick else 5)
-        training = {}
-        default_flops = training_flops_per_image(BernoulliVAE())
-        reference_flops = training_flops_per_image(ReferenceVAE())
-        for name, flops, rate in [
-                ("default recipe", default_flops, biggest["default"]["images_per_s"]),
-                ("reference loop", reference_flops, biggest["reference"]["images_per_s"]),
-                ("fit, reference architecture", reference_flops,
-                 statistics.median(results["speed_race"]["fit_images_per_s"]))]:
-            gflops = flops * rate / 1e9
-            training[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "gflops": gflops,
-                              "share_of_matmul": gflops / matmul["best_gflops"]}
-        results["flops"] = {"matmul": matmul, "training": training}
-        log(f"  matmul {matmul['best_gflops']:.1f} GFLOP/s; training: " + ", ".join(
-            f"{k} {v['gflops']:.1f} GFLOP/s" for k, v in training.items()))
-
-    if not args.skip_iwae:
-        log(f"(c) IWAE_{iwae_k} on {len(x_test)} test images")
-        with _clock(args.cpu_clock):
-            results["iwae"] = measure_iwae(model, x_test, iwae_k)
-        results["iwae"]["minus_elbo_nats"] = biggest["default"]["test_minus_elbo"]
-        results["iwae_model"] = f"default recipe after {biggest['budget_s']:g} s"
-        log(f"  -IWAE {results['iwae']['minus_iwae_nats']:.2f} nats vs -ELBO "
-            f"{results['iwae']['minus_elbo_nats']:.2f}; {results['iwae']['seconds']:.1f} s")
-
-    if not args.skip_notebooks:
-        log("(d) notebooks (fresh kernel, empty model cache each)")
-        results["notebooks"] = run_notebooks(NOTEBOOK_DIR, log=log)
-        log(f"  total {results['notebooks']['total_wall_s']:.1f} s wall, "
-            f"{results['notebooks']['total_cpu_s']:.1f} s CPU, "
-            f"{results['notebooks']['n_failed']} failed")
-
-    if not args.skip_widgets:
-        log("(e) widget updates")
-        results["widgets"] = bench_widgets(WIDGET_DIR, n_updates=5 if quick else 20, log=log)
-
-    if args.ablation:
-        log(f"(f) one change at a time, {args.ablation_budget:g} s each")
-        with _clock(args.cpu_clock):
-            results["ablation"] = ablation(args.ablation_budget, x_grey, x_binary, x_test, log=log)
-        results["ablation_budget_s"] = args.ablation_budget
-
+            results["ablation"] = ablation(budget, **data, log=_log,
+                                           only=["1 torch thread"] if args.quick else None)
+        results["ablation_budget_s"] = budget
     results["load_end"] = load_average()
-    results["bench_seconds"] = time.perf_counter() - bench_start
-    report = format_report(results)
+    results["bench_seconds"] = time.perf_counter() - start
     print()
-    print(report)
+    print(format_report(results))
     print(f"\nbench took {results['bench_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -893,29 +932,78 @@ def _run(args) -> dict:
     return results
 
 
-def _run_ablation_only(args) -> dict:
-    start = time.perf_counter()
-    budget = 1.0 if args.quick else args.ablation_budget
-    results = {"machine": machine_info(), "threads": torch.get_num_threads(),
-               "load_start": load_average(), "quick": args.quick,
-               "clock": "process CPU time" if args.cpu_clock else "wall time",
-               "ablation_budget_s": budget}
-    x_binary, _ = load_mnist("train", "fixed")
-    x_grey, _ = load_mnist("train", None)
-    x_test, _ = load_mnist("test", "fixed")
-    print(f"(f) one change at a time, {budget:g} s each", flush=True)
+def _run_training_parts(args, results: dict, *, x_binary, x_grey, x_test) -> None:
+    """Parts (a), (b) and (c): recipes, speed race and FLOP rate, IWAE."""
+    budgets = args.budgets or ((0.5, 1.0) if args.quick else DEFAULT_BUDGETS)
+    progress = not args.no_progress
+    results.update(budgets_s=list(budgets), repeats=args.repeats, default_recipe={
+        "model": default_model_arguments(),
+        "fit": {k: v for k, v in default_fit_arguments().items()
+                if k not in ("x_test", "max_seconds")}},
+        reference_recipe={"model": "784-400-20 ReLU MLP (ReferenceVAE)",
+                          "optimizer": "Adam lr 1e-3 constant", "batch_size": 128,
+                          "data": "fixed-binarized train split via DataLoader"})
+    unit = "CPU s" if args.cpu_clock else "s"
+    _log(f"(a) recipes at budgets {', '.join(f'{b:g} {unit}' for b in budgets)}")
     with _clock(args.cpu_clock):
-        results["ablation"] = ablation(budget, x_grey, x_binary, x_test,
-                                       only=["1 torch thread"] if args.quick else None)
-    results["load_end"] = load_average()
-    results["bench_seconds"] = time.perf_counter() - start
-    print()
-    print(format_report(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(f"results written to {out}")
-    return results
+        rows, model = compare_recipes(budgets, x_grey, x_binary, x_test, progress=progress,
+                                      repeats=args.repeats, log=_log)
+    results["recipes"], results["recipe_gains"] = rows, median_gains(rows)
+    biggest = [row for row in rows if row["budget_s"] == budgets[-1]][0]   # first seed
+    if not args.skip_speed:
+        with _clock(args.cpu_clock):
+            _log("(a) speed race, same architecture")
+            results["speed_race"] = speed_race(
+                x_binary, 0.5 if args.quick else 5.0, args.race_rounds or (1 if args.quick else 3),
+                progress=progress, log=_log)
+            _log("(b) FLOP rate")
+            matmul = matmul_gflops(512 if args.quick else 2048, repeats=2 if args.quick else 5)
+        results["flops"] = flop_rates(matmul, biggest, results["speed_race"])
+        _log(f"  matmul {matmul['best_gflops']:.1f} GFLOP/s; training: " + ", ".join(
+            f"{k} {v['gflops']:.1f} GFLOP/s" for k, v in results["flops"]["training"].items()))
+    if not args.skip_iwae:
+        iwae_k = args.iwae_k or (10 if args.quick else 1000)
+        _log(f"(c) IWAE_{iwae_k} on {len(x_test)} test images")
+        with _clock(args.cpu_clock):
+            results["iwae"] = measure_iwae(model, x_test, iwae_k)
+        results["iwae"]["minus_elbo_nats"] = biggest["default"]["test_minus_elbo"]
+        results["iwae_model"] = f"default recipe after {biggest['budget_s']:g} s"
+        _log(f"  -IWAE {results['iwae']['minus_iwae_nats']:.2f} nats vs -ELBO "
+             f"{results['iwae']['minus_elbo_nats']:.2f}; {results['iwae']['seconds']:.1f} s")
+
+
+def flop_rates(matmul: dict, biggest: dict, race: dict) -> dict:
+    """Part (b): training GFLOP/s of each recipe against the matmul rate."""
+    training = {}
+    for name, flops, rate in [
+            ("default recipe", training_flops_per_image(BernoulliVAE()),
+             biggest["default"]["images_per_s"]),
+            ("reference loop", training_flops_per_image(ReferenceVAE()),
+             biggest["reference"]["images_per_s"]),
+            ("fit, reference architecture", training_flops_per_image(ReferenceVAE()),
+             statistics.median(race["fit_images_per_s"]))]:
+        gflops = flops * rate / 1e9
+        training[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "gflops": gflops,
+                          "share_of_matmul": gflops / matmul["best_gflops"]}
+    return {"matmul": matmul, "training": training}
+
+
+def _run_notebook_part(args, results: dict) -> None:
+    """Part (d): every chosen notebook cold and warm, then several kernels left open."""
+    try:
+        paths = select_notebooks(args.notebooks, args.chapters)
+        open_paths = select_notebooks(args.notebooks, args.open_kernels) \
+            if args.open_kernels else []
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"--notebooks/--chapters/--open-kernels: {error}") from None
+    _log("(d) notebooks: fresh kernel, empty model cache (cold), then the filled cache (warm)")
+    results["notebooks"] = run_notebooks(paths, warm=not args.no_warm, log=_log)
+    part = results["notebooks"]
+    _log(f"  total cold {part['total_cold_s']:.1f} s, warm {part['total_warm_s']:.1f} s, "
+         f"highest peak {part['max_peak_rss_mb']:.0f} MB, {part['n_failed']} failed")
+    if open_paths:
+        _log("(d) kernels left open: " + ", ".join(p.name for p in open_paths))
+        results["open_kernels"] = kernels_left_open(open_paths, log=_log)
 
 
 if __name__ == "__main__":

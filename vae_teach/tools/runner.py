@@ -71,7 +71,8 @@ class RunResult:
     ``notebook`` is the executed notebook; ``seconds`` the wall time from the kernel's start to
     the last cell, the kernel's start included; ``peak_rss_bytes`` the highest RSS of the kernel and its child processes
     (None if it could not be read); ``n_images`` the pictures in the outputs; ``errors`` the
-    errors (empty when the run was clean).  With ``keep_kernel=True`` the kernel is still
+    errors (empty when the run was clean); ``cpu_seconds`` the kernel's CPU time (user +
+    system, its threads and children included) up to its last cell.  With ``keep_kernel=True`` the kernel is still
     running: ``rss_bytes()`` reads its memory now, ``shutdown()`` stops it."""
     notebook: nbformat.NotebookNode
     seconds: float
@@ -80,6 +81,7 @@ class RunResult:
     errors: list[CellError] = field(default_factory=list)
     cells: list[CellRecord] = field(default_factory=list)
     kernel_pid: int | None = None
+    cpu_seconds: float | None = None
     _client: object = field(default=None, repr=False)
 
     @property
@@ -136,6 +138,23 @@ def _tree_rss(pid: int | None) -> int | None:
                 pass
         return total
     except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def _tree_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its live and waited-for children."""
+    try:
+        process = psutil.Process(pid)
+        times = process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in process.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
 
 
@@ -241,8 +260,8 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
         raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
     kernel_env = kernel_environment(env)
 
-    state = {"watch": None, "pid": None, "cell": None, "start": None, "cell_start": None,
-             "hwm": False}
+    state = {"watch": None, "pid": None, "cell": None, "cell_start": None, "hwm": False,
+             "cpu": None}
     cells: list[CellRecord] = []
 
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
@@ -270,6 +289,7 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
         if watch is None:
             return
         end = watch.poll()
+        state["cpu"] = _tree_cpu_seconds(pid)
         if state["hwm"]:
             watch.include(_high_water_mark(pid))
         cells.append(CellRecord(cell=cell_index,
@@ -302,7 +322,7 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
     kept = client if keep_kernel and client.km is not None else None
     return RunResult(notebook=nb, seconds=seconds, peak_rss_bytes=peak,
                      n_images=count_images(nb), errors=errors, cells=cells,
-                     kernel_pid=state["pid"], _client=kept)
+                     kernel_pid=state["pid"], cpu_seconds=state["cpu"], _client=kept)
 
 
 def _describe(error: Exception, timeout) -> str:
