@@ -6,7 +6,6 @@ qualitative colours come from a palette chosen for colour-vision deficiencies.
 """
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
@@ -137,13 +136,6 @@ def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6
     if title:
         ax.set_title(title)
     return ax
-
-
-def figure_to_png(fig) -> bytes:
-    """Render a matplotlib figure to PNG bytes (for widgets: no pyplot, no display)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def rgb_to_png(pixels) -> bytes:
