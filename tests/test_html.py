@@ -1,27 +1,54 @@
-"""The HTML edition (``python -m vae_teach.html``): chapter selection, widgets as static
-pictures, and one real build of a small notebook holding a course widget."""
-import base64
+"""The reading edition (``python -m vae_teach.html``, built by ``vae_teach.tools.site``):
+chapter selection, alt texts, offline widgets, one real build of a small notebook, and the
+course's chapters 04 and 07 with every figure on their pages."""
 import json
+import re
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
 
 from vae_teach import html as html_edition
+from vae_teach.tools import offline_widgets, site
 
+FIGURE_CELL = """
+import matplotlib.pyplot as plt
+fig, (left, right) = plt.subplots(1, 2, figsize=(4, 2))
+left.plot([0, 1], [0, 1]); left.set_title("a rising line")
+right.plot([0, 1], [1, 0]); right.set_title(r"falling $\\theta$")
+plt.show()
+plt.plot([0, 1], [2, 2]); plt.xlabel("time t"); plt.ylabel("level")
+plt.show()
+"""
 WIDGET_CELL = """
 import ipywidgets as widgets
 from vae_teach.plots import array_to_png
 from vae_teach.widgets import CourseWidget
 import numpy as np
-w = CourseWidget({"level": widgets.FloatSlider(value=0.25, min=0, max=1)},
-                 lambda level: array_to_png(np.full((8, 8), level)), title="grey")
+w = CourseWidget({"level": widgets.FloatSlider(value=0.2, min=0, max=1, step=0.1),
+                  "size": widgets.Dropdown(options=[4, 8], value=8)},
+                 lambda level, size: (array_to_png(np.full((size, size), level)), f"level {level:.1f}"),
+                 title="grey square")
 w
 """
 
 
-def _notebook(tmp_path, name="01_tiny.ipynb", cells=("x = 6 * 7\nprint(x)", WIDGET_CELL)):
+def _images(page: str) -> list[dict]:
+    """The attributes of every <img> in ``page``."""
+    found = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                found.append(dict(attrs))
+
+    Parser().feed(page)
+    return found
+
+
+def _notebook(tmp_path, name="01_tiny.ipynb", cells=("x = 6 * 7\nprint(x)", FIGURE_CELL, WIDGET_CELL)):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# 01 — A tiny chapter")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 — A tiny chapter\n\nMath: $p_\\theta(x)$.")]
     nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     path = tmp_path / name
     nbformat.write(nb, path)
@@ -41,43 +68,96 @@ def test_select_notebooks_by_prefix_and_rejects_unknown(tmp_path):
         html_edition.select_notebooks(tmp_path / "nowhere", [])
 
 
-def test_static_widgets_keeps_the_picture_and_drops_the_view():
-    png = base64.b64encode(b"\x89PNG fake").decode()
+def test_widget_without_offline_pictures_keeps_its_still_and_says_so(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("w")
     cell.outputs = [nbformat.v4.new_output("display_data", data={
-        html_edition.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
-        "image/png": png, "text/plain": "VBox()"})]
-    view_only = nbformat.v4.new_code_cell("v")
-    view_only.outputs = [nbformat.v4.new_output("display_data", data={
-        html_edition.WIDGET_VIEW: {"model_id": "def", "version_major": 2, "version_minor": 0}})]
-    nb.cells = [cell, view_only]
-    assert html_edition.static_widgets(nb) == 1
+        site.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "image/png": "iVBORw0KGgo=", "text/plain": "VBox()"})]
+    nb.cells = [cell]
+    counts = site.prepare(nb, "a chapter", tmp_path / "frames")
+    assert counts == {"images": 1, "offline_widgets": 0, "still_widgets": 1}
     data = cell.outputs[0]["data"]
-    assert html_edition.WIDGET_VIEW not in data and png in data["text/html"]
-    assert html_edition.WIDGET_VIEW in view_only.outputs[0]["data"]   # nothing to fall back to
+    assert site.WIDGET_VIEW not in data and "iVBORw0KGgo=" in data["text/html"]
+    assert "JupyterLab" in data["text/html"] and "alt='Still picture" in data["text/html"]
 
 
-def test_build_executes_and_embeds_figures(tmp_path):
+def test_control_steps_cover_each_kind_of_control():
+    import ipywidgets as widgets
+    from vae_teach.widgets import CourseWidget
+
+    w = CourseWidget({"a": widgets.FloatSlider(value=0.33, min=-5, max=5, step=0.1),
+                      "n": widgets.IntSlider(value=3, min=0, max=9),
+                      "t": widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.5),
+                      "m": widgets.Dropdown(options=[("one", 1), ("two", 2)], value=2)},
+                     lambda a, n, t, m: b"png")
+    values, labels, start = w.control_steps("a")
+    assert len(values) == 22 and values[start] == pytest.approx(0.33)   # 21 positions + its own
+    assert values[0] == -5 and values[-1] == 5
+    assert w.control_steps("n") == (list(range(10)), [str(i) for i in range(10)], 3)
+    values, _, start = w.control_steps("t")
+    assert values == pytest.approx([0.1, 10 ** -0.5, 1, 10 ** 0.5, 10]) and start == 2
+    assert w.control_steps("m") == ([1, 2], ["one", "two"], 1)
+    keys = [key for key, _png, _text in w.frames()]
+    assert len(keys) == len(set(keys)) == 1 + 21 + 9 + 4 + 1   # start + each control moved alone
+
+
+def test_alt_text_from_figure_titles():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.suptitle("Two views")
+    fig.add_subplot(1, 2, 1).set_title(r"$q_\phi(z|x)$")
+    ax = fig.add_subplot(1, 2, 2)
+    ax.set_xlabel("z")
+    ax.set_ylabel("density")
+    described = offline_widgets.describe_figure(fig)
+    assert described == r"Two views. 2 panels: $q_\phi(z|x)$; density against z"
+    assert offline_widgets.tex_to_text(described) == "Two views. 2 panels: qφ(z|x); density against z"
+
+
+def test_build_writes_an_offline_site(tmp_path):
     path = _notebook(tmp_path)
     out = tmp_path / "site"
     rows = html_edition.build([path], out, timeout=120, keep_notebooks=True, log=lambda _m: None)
-    assert rows[0]["error"] is None and rows[0]["widgets"] == 1
+    row = rows[0]
+    assert row["error"] is None and row["images"] == 3 and row["offline_widgets"] == 1
     page = (out / "01_tiny.html").read_text()
     assert "42" in page                                    # the cell really ran
-    assert "data:image/png;base64," in page                # the widget's picture is inline
-    assert "application/vnd.jupyter.widget-view+json\">" not in page
+    images = _images(page)
+    assert [i["alt"] for i in images[:2]] == ["2 panels: a rising line; falling θ",
+                                              "level against time t"]
+    assert images[2]["class"] == "vt-widget-image" and images[2]["src"].startswith("frames/")
+    assert images[2]["alt"] == "grey square (level = 0.20, size = 8): level 0.2"
+    frames = json.loads(re.search(r"<script[^>]*vt-frames[^>]*>(.*?)</script>", page).group(1))
+    assert len(frames["frames"]) == 2 * 11 == len(list((out / "frames").glob("*.png")))  # full grid
+    # nothing on the page comes from elsewhere
+    assert not re.search(r"""(src|href)=["']https?://""", page.split("<nav", 1)[0])
+    assert "mathjax" not in page.lower() and "require.js" not in page
+    assert (out / "assets" / "katex" / "katex.min.js").is_file()
+    assert re.search(r"href=.notation.html", page) and re.search(r"href=.index.html", page)
+    assert "widget-state" not in page          # no widget manager, so no widget state either
     index = (out / "index.html").read_text()
     assert "01_tiny.html" in index and "A tiny chapter" in index
     executed = nbformat.read(out / "01_tiny.ipynb", as_version=4)
-    assert "application/vnd.jupyter.widget-state+json" in executed.metadata["widgets"]
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2, 3]
     assert json.loads((out / "build.json").read_text())[0]["notebook"] == "01_tiny.ipynb"
 
 
 def test_build_reports_a_failing_notebook(tmp_path):
     path = _notebook(tmp_path, cells=("raise RuntimeError('boom')",))
     rows = html_edition.build([path], tmp_path / "site", timeout=60, log=lambda _m: None)
-    assert rows[0]["error"] is not None and "boom" in (tmp_path / "site" / "01_tiny.html").read_text()
+    assert "cell 1" in rows[0]["error"] and "boom" in (tmp_path / "site" / "01_tiny.html").read_text()
+
+
+def test_damaged_katex_is_refused(tmp_path, monkeypatch):
+    import shutil
+    assets = tmp_path / "assets"
+    shutil.copytree(site.ASSETS, assets)
+    (assets / "katex" / "katex.min.js").write_text("damaged")
+    monkeypatch.setattr(site, "ASSETS", assets)
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        site.copy_assets(tmp_path / "out")
 
 
 def test_titles_lose_their_tex():
@@ -85,3 +165,19 @@ def test_titles_lose_their_tex():
     nb.cells = [nbformat.v4.new_markdown_cell("Intro\n# 03 · Learning $p_\\theta \\approx p^*$\n")]
     assert html_edition.title_of(nb, "fallback") == "03 · Learning pθ ≈ p*"
     assert html_edition.title_of(nbformat.v4.new_notebook(), "fallback") == "fallback"
+
+
+@pytest.mark.slow
+def test_course_chapters_show_every_figure(tmp_path):
+    """Chapters 04 and 07 as the reading edition builds them: every picture of the executed
+    notebook is on the page (04 draws 7, 07 at least 10), each with an alt text."""
+    notebooks = site.select_notebooks(site.NOTEBOOK_DIR, ["04", "07"])
+    rows = site.build(notebooks, tmp_path, keep_notebooks=True, log=lambda _m: None)
+    for row, minimum in zip(rows, (7, 10)):
+        assert row["error"] is None, row
+        executed = nbformat.read(tmp_path / row["notebook"], as_version=4)
+        page = (tmp_path / row["page"]).read_text()
+        images = _images(page)
+        assert len(images) == site.count_images(executed) >= minimum, (row["page"], len(images))
+        assert all(len(img.get("alt", "")) >= 8 for img in images), images
+        assert row["offline_widgets"] >= 1
