@@ -212,6 +212,7 @@ def test_binder_steps_in_a_fresh_environment(tmp_path):
                   if output.get("output_type") == "error"]
         assert not errors, errors
         if name.startswith("00"):   # the environment check prints where vae_teach came from
-            printed = "".join(output.get("text", "") for cell in executed["cells"]
+            printed = "".join("".join(output.get("text", ""))
+                              for cell in executed["cells"]
                               for output in cell.get("outputs", []))
             assert str(venv) in printed, "the notebook ran in another environment's kernel"
