@@ -193,9 +193,9 @@ def test_widget_rejects_bad_arguments(data):
         likelihood_explorer(x=x, labels=labels, maps=maps, other_class=12)
 
 
-# -------------------------------------------------------------------- the seed's double sigmoid
+# -------------------------------------------------------------------- the source text's double sigmoid
 
-def test_seed_loss_uses_probabilities_between_one_half_and_sigmoid_one():
+def test_source_text_loss_uses_probabilities_between_one_half_and_sigmoid_one():
     torch.manual_seed(0)
     model = SourceTextVAE()
     with torch.no_grad():
@@ -203,9 +203,9 @@ def test_seed_loss_uses_probabilities_between_one_half_and_sigmoid_one():
     assert implied.min() >= 0.5 and implied.max() <= torch.sigmoid(torch.tensor(1.0))
 
 
-def test_seed_pixel_floor_closed_form_on_binary_and_grey_values():
+def test_source_pixel_floor_closed_form_on_binary_and_grey_values():
     x = torch.tensor([0.0, 1.0, 0.3, 0.6, 0.9])
-    floor = ex.seed_pixel_floor(x)
+    floor = ex.source_pixel_floor(x)
     h = lambda g: -(g * math.log(g) + (1 - g) * math.log(1 - g))  # noqa: E731
     expected = [math.log(2), F.softplus(torch.tensor(-1.0)).item(), math.log(2), h(0.6),
                 0.9 * math.log1p(math.exp(-1)) + 0.1 * math.log1p(math.e)]
@@ -221,7 +221,7 @@ def test_seed_pixel_floor_closed_form_on_binary_and_grey_values():
 # ------------------------------------------------------------------------ exercise checkers
 
 CHECKERS = [ex.check_log_likelihood_by_hand, ex.check_naive_overflow_logit,
-            ex.check_seed_grey_floor, ex.check_grey_level_mass]
+            ex.check_source_grey_floor, ex.check_grey_level_mass]
 
 
 @pytest.mark.parametrize("checker", CHECKERS)
@@ -259,10 +259,10 @@ def test_exercise_3_checker():
     grey = ex.exercise_3_grey_image().double()
     best_s = torch.logit(grey.clamp(0.5, torch.sigmoid(torch.tensor(1.0, dtype=torch.float64))))
     expected = F.binary_cross_entropy_with_logits(best_s, grey, reduction="sum").item()
-    assert ex.check_seed_grey_floor(expected).correct
-    assert not ex.check_seed_grey_floor(expected + 1.0).correct
+    assert ex.check_source_grey_floor(expected).correct
+    assert not ex.check_source_grey_floor(expected + 1.0).correct
     entropy = F.binary_cross_entropy(grey, grey, reduction="sum").item()
-    assert "correct* Bernoulli" in ex.check_seed_grey_floor(entropy)
+    assert "correct* Bernoulli" in ex.check_source_grey_floor(entropy)
 
 
 def test_exercise_4_checker_against_continuous_bernoulli():

@@ -23,7 +23,7 @@ from . import as_number as _as_number
 # Exercise 1: a five-pixel "image" and the model's probabilities that each pixel is on.
 EXERCISE_1_X = (1.0, 0.0, 1.0, 1.0, 0.0)
 EXERCISE_1_P = (0.9, 0.2, 0.6, 0.99, 0.5)
-# Exercise 3: which test image (grey levels, as the seed feeds MNIST to its model).
+# Exercise 3: which test image (grey levels, as the source text feeds MNIST to its model).
 EXERCISE_3_TEST_INDEX = 0
 # Exercise 4: the Bernoulli parameter whose "density" over grey levels x in [0, 1] we integrate.
 EXERCISE_4_LAMBDA = 0.2
@@ -118,8 +118,8 @@ def check_naive_overflow_logit(answer) -> Feedback:
 
 # ------------------------------------------------------------------------------ exercise 3
 
-def seed_pixel_floor(x: torch.Tensor) -> torch.Tensor:
-    """Per pixel, the infimum over the seed decoder's outputs s in [0, 1] of the seed's loss
+def source_pixel_floor(x: torch.Tensor) -> torch.Tensor:
+    """Per pixel, the infimum over the source text decoder's outputs s in [0, 1] of the source text's loss
     ``binary_cross_entropy_with_logits(s, x) = x softplus(-s) + (1 - x) softplus(s)``.
 
     Its derivative in s is sigmoid(s) - x, and sigmoid(s) can only reach [1/2, sigmoid(1)]:
@@ -136,8 +136,8 @@ def exercise_3_grey_image() -> torch.Tensor:
     return grey[EXERCISE_3_TEST_INDEX]
 
 
-def check_seed_grey_floor(answer) -> Feedback:
-    """Exercise 3: the lowest value the seed's reconstruction loss can reach on the grey-level
+def check_source_grey_floor(answer) -> Feedback:
+    """Exercise 3: the lowest value the source text's reconstruction loss can reach on the grey-level
     test image ``EXERCISE_3_TEST_INDEX`` (nats, to 0.05)."""
     if answer is None:
         return say(NOT_ANSWERED)
@@ -145,7 +145,7 @@ def check_seed_grey_floor(answer) -> Feedback:
     if value is None:
         return say(f"answer must be one number (nats), got {type(answer).__name__}")
     grey = exercise_3_grey_image()
-    expected = float(seed_pixel_floor(grey).sum())
+    expected = float(source_pixel_floor(grey).sum())
     if _near(value, expected, 0.05):
         return say(f"correct: {expected:.2f} nats. Every pixel with grey level <= 1/2 (most of "
                     f"them) costs log 2 = {math.log(2):.4f} nats however well the network "
@@ -153,16 +153,16 @@ def check_seed_grey_floor(answer) -> Feedback:
     entropy = float(F.binary_cross_entropy(grey.double(), grey.double(), reduction="sum"))
     if _near(value, entropy, 0.05):
         return say(f"that is sum_j H(x_j) = {entropy:.2f} nats, the floor of a *correct* "
-                    "Bernoulli decoder (free p_j = x_j); the seed's implied p_j can only lie in "
+                    "Bernoulli decoder (free p_j = x_j); the source text's implied p_j can only lie in "
                     "(1/2, sigmoid(1))")
     n_pixels = grey.numel()
     if _near(value, n_pixels * math.log(2), 0.05):
         return say("that is what s = 0 everywhere costs (784 log 2); the bright stroke pixels "
                     "can do better with s -> 1")
     binary = (grey > 0.5).double()
-    if _near(value, float(seed_pixel_floor(binary).sum()), 0.05):
+    if _near(value, float(source_pixel_floor(binary).sum()), 0.05):
         return say("that is the floor of a *binarized* version of the image; the exercise "
-                    "uses the grey levels themselves, as the seed's code does")
+                    "uses the grey levels themselves, as the source text's code does")
     return say(f"not quite: got {value:.4g}. Per pixel, minimize x softplus(-s) + (1 - x) "
                 "softplus(s) over s in [0, 1] (its derivative is sigmoid(s) - x), then sum")
 

@@ -73,11 +73,11 @@ def bayesnet_explorer(net: BayesNet | None = None, *, positions=None,
             options=list(EVIDENCE_OPTIONS), value=str(evidence[node]) if node in evidence else "?",
             description=f"observe {node}", style={**style, "button_width": "42px"})
 
-    fig = new_figure(figsize=(8.6, 4.2), dpi=90)
+    fig = new_figure(figsize=(9.6, 4.8), dpi=90)
     ax_graph = fig.add_axes((0.0, 0.02, 0.45, 0.78))
     ax_bars = fig.add_axes((0.6, 0.15, 0.37, 0.63))
     artists = draw_network(net, ax_graph, positions=positions, values={n: 0.0 for n in net.nodes},
-                           radius=0.44, fontsize=9)
+                           radius=0.5, fontsize=10.5)
     rows = np.arange(len(net.nodes))[::-1]
     prior_color, posterior_color = label_colors(2)
     prior_bars = ax_bars.barh(rows + 0.2, np.zeros(len(rows)), height=0.38, color=prior_color,
@@ -87,10 +87,10 @@ def bayesnet_explorer(net: BayesNet | None = None, *, positions=None,
     ax_bars.set_yticks(rows, net.nodes)
     ax_bars.set_xlim(0, 1)
     ax_bars.set_xlabel("probability that the node is 1")
-    ax_bars.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=9, frameon=False)
+    ax_bars.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=11, frameon=False)
     fig.text(0.2, 0.84, "node colour = P(node = 1 | evidence)\nthick outline = observed",
-             ha="center", va="center", fontsize=9.5)
-    title = fig.text(0.5, 0.975, "", ha="center", va="top", fontsize=11, weight="bold")
+             ha="center", va="center", fontsize=11)
+    title = fig.text(0.5, 0.975, "", ha="center", va="top", fontsize=12, weight="bold")
     moving = [*artists["circles"].values(), *artists["labels"].values(), *prior_bars,
               *posterior_bars, title]
     blit = BlitFigure(fig, moving)

@@ -130,7 +130,7 @@ class PanelFigure:
     (a few ms, about 10x cheaper than letting matplotlib resample three images)."""
 
     def __init__(self, n_panels: int, cmaps, ranges, colorbar_label: str, *, scale: int = 8,
-                 gap: int = 48, dpi: int = 100):
+                 gap: int = 64, dpi: int = 100):
         import matplotlib
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
@@ -138,7 +138,7 @@ class PanelFigure:
         self.scale, self.size = scale, 28 * scale
         self.cmaps = [matplotlib.colormaps[name] for name in cmaps]
         self.ranges = list(ranges)
-        left, top, bottom, right = 24, 40, 10, 110
+        left, top, bottom, right = 24, 44, 10, 130
         width = left + n_panels * self.size + (n_panels - 1) * gap + right
         height = top + self.size + bottom
         self.fig = new_figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -149,15 +149,15 @@ class PanelFigure:
             ax = self.fig.add_axes((x0 / width, bottom / height, self.size / width,
                                     self.size / height))
             ax.set_axis_off()
-            self.titles.append(ax.set_title("", fontsize=10.5, fontweight="normal", pad=6))
+            self.titles.append(ax.set_title("", fontsize=11.5, fontweight="normal", pad=6))
             self.corners.append((top, x0))
         bar_x = left + n_panels * self.size + (n_panels - 1) * gap + 10
         bar_ax = self.fig.add_axes((bar_x / width, bottom / height, 14 / width,
                                     self.size / height))
         low, high = self.ranges[-1]
         bar = self.fig.colorbar(ScalarMappable(Normalize(low, high), self.cmaps[-1]), cax=bar_ax)
-        bar.set_label(colorbar_label, fontsize=10)
-        bar.ax.tick_params(labelsize=9)
+        bar.set_label(colorbar_label, fontsize=11)
+        bar.ax.tick_params(labelsize=11)
         self.blit = BlitFigure(self.fig, self.titles)
 
     def _rgb(self, i: int, image: np.ndarray) -> np.ndarray:
@@ -224,7 +224,7 @@ def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
 
     panels = PanelFigure(n_panels=3, cmaps=("gray_r", "gray_r", "magma"),
                          ranges=((0.0, 1.0), (0.0, 1.0), (COLOUR_FLOOR_NATS, 0.0)),
-                         colorbar_label=f"nats per pixel (below {COLOUR_FLOOR_NATS:g}: black)")
+                         colorbar_label=f"nats per pixel (≤ {COLOUR_FLOOR_NATS:g}: black)")
     latest: dict = {}
 
     def render(index, choice, other_class, temperature) -> tuple[bytes, str]:

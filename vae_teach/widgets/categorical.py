@@ -98,8 +98,8 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
                  seed: int = 0) -> CourseWidget:
     """Sliders for k logits, the temperature T and the number of samples n.
 
-    The figure shows p_i = softmax(l / T)_i (wide light bars) and the frequency of face i among n
-    draws (narrow dark bars).  ``widget.latest["state"]`` is the ``DieState`` behind the current
+    The figure shows p_i = softmax(l / T)_i (the lighter left bar of each pair) and the frequency of face i among n
+    draws (the right bar).  ``widget.latest["state"]`` is the ``DieState`` behind the current
     picture.
     """
     k = check_positive_int("k", k, minimum=2)
@@ -130,7 +130,7 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
     ax.set_xlabel("face i")
     ax.set_ylabel("probability / frequency")
     ax.set_ylim(0, 1.0)
-    legend = ax.legend(loc="upper left", fontsize=9, frameon=True, framealpha=1.0)
+    legend = ax.legend(loc="upper left", fontsize=11, frameon=True, framealpha=1.0)
     title = ax.set_title("")
     blit = BlitFigure(fig, [*prob_bars, *freq_bars, title], on_top=[legend])   # over the bars
     latest: dict = {}
