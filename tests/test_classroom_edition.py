@@ -122,3 +122,24 @@ def test_student_edition_still_runs(editions, tmp_path):
               if o.output_type == "error"]
     assert not errors, errors
     assert classroom.PLACEHOLDER in "\n".join(c.source for c in nb.cells)
+
+
+def test_nbgitpuller_link_carries_repo_branch_folder_and_file():
+    from urllib.parse import parse_qs, urlsplit
+    link = classroom.nbgitpuller_link("https://hub.example.edu/", "https://git.example.org/c.git",
+                                      branch="spring", open_path="notebooks/07_training_a_vae.ipynb")
+    parts = urlsplit(link)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "hub.example.edu",
+                                                        "/hub/user-redirect/git-pull")
+    assert parse_qs(parts.query) == {
+        "repo": ["https://git.example.org/c.git"], "branch": ["spring"],
+        "targetpath": ["vae-teach"],
+        "urlpath": ["lab/tree/vae-teach/notebooks/07_training_a_vae.ipynb"]}
+    notebook7 = classroom.nbgitpuller_link("https://h", "https://r", app="notebook")
+    assert "urlpath=tree%2Fvae-teach%2Fnotebooks%2F00_start_here.ipynb" in notebook7
+    with pytest.raises(ValueError, match="repo_url="):
+        classroom.nbgitpuller_link("https://h", "github.com/x/y")
+    with pytest.raises(ValueError, match="app="):
+        classroom.nbgitpuller_link("https://h", "https://r", app="classic")
+    with pytest.raises(ValueError, match="folder="):
+        classroom.nbgitpuller_link("https://h", "https://r", folder="../x")

@@ -7,6 +7,7 @@ A teacher who wants students to try first hands out the student edition::
 
     python -m vae_teach.tools.classroom student-edition OUT_DIR     # solutions removed
     python -m vae_teach.tools.classroom teacher-edition OUT_DIR     # everything, for the teacher
+    python -m vae_teach.tools.classroom link HUB_URL REPO_URL       # the students' nbgitpuller link
 
 Both read the chapters from ``notebooks/`` (run from the repository's root, or pass
 ``--notebooks DIR``) and write ``OUT_DIR/notebooks/*.ipynb`` with outputs cleared.  In the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import urllib.parse
 import shutil
 import sys
 from pathlib import Path
@@ -106,6 +108,25 @@ def make_edition(notebooks: Path, out_dir: Path, *, student: bool, force: bool =
     return report
 
 
+def nbgitpuller_link(hub_url: str, repo_url: str, *, branch: str = "main",
+                     folder: str = "vae-teach",
+                     open_path: str = "notebooks/00_start_here.ipynb", app: str = "lab") -> str:
+    """The link a teacher hands out: opening it logs the student in, clones (first time) or
+    merges (later) ``repo_url`` into ``~/folder`` on their server with nbgitpuller, and opens
+    ``open_path`` in JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``)."""
+    for name, value in (("hub_url", hub_url), ("repo_url", repo_url)):
+        if not isinstance(value, str) or not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+            raise ValueError(f"{name}={value!r} is not a URL (it needs a scheme such as https://)")
+    if app not in ("lab", "notebook"):
+        raise ValueError(f"app={app!r}: choose 'lab' or 'notebook'")
+    if not folder or "/" in folder or folder in (".", ".."):
+        raise ValueError(f"folder={folder!r} must be one folder name inside the home folder")
+    urlpath = ("lab/tree" if app == "lab" else "tree") + f"/{folder}/{open_path.lstrip('/')}"
+    query = urllib.parse.urlencode({"repo": repo_url, "branch": branch, "targetpath": folder,
+                                    "urlpath": urlpath})
+    return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.classroom",
                                      description=__doc__.split("\n\n")[0])
@@ -118,7 +139,23 @@ def main(argv: list[str] | None = None) -> int:
                              help="the course's notebooks folder (default: ./notebooks)")
         command.add_argument("--force", action="store_true",
                              help="replace an existing OUT_DIR/notebooks")
+    link = sub.add_parser("link", help="print the nbgitpuller link that puts the course on "
+                                       "every student's server")
+    link.add_argument("hub_url", help="the hub's address, e.g. https://hub.example.edu")
+    link.add_argument("repo_url", help="the git repository the students pull (a student edition)")
+    link.add_argument("--branch", default="main")
+    link.add_argument("--folder", default="vae-teach", help="folder in the student's home")
+    link.add_argument("--open", dest="open_path", default="notebooks/00_start_here.ipynb",
+                      help="file to open after the pull (relative to the repository)")
+    link.add_argument("--app", choices=("lab", "notebook"), default="lab")
     args = parser.parse_args(argv)
+    if args.command == "link":
+        try:
+            print(nbgitpuller_link(args.hub_url, args.repo_url, branch=args.branch,
+                                   folder=args.folder, open_path=args.open_path, app=args.app))
+        except ValueError as error:
+            parser.error(str(error))
+        return 0
     try:
         report = make_edition(args.notebooks, args.out_dir,
                               student=args.command == "student-edition", force=args.force)
