@@ -1,7 +1,7 @@
 """The reading edition in a real browser, offline.
 
 Builds the site for a few chapters (``VAE_TEACH_SITE_CHAPTERS``, default 04 and 07) with
-``vae_teach.tools.site.build``, serves it on 127.0.0.1 and opens it in headless Chromium with
+``vae_teach.tools.site.build`` (or takes the one in ``VAE_TEACH_SITE_DIR``), serves it on 127.0.0.1 and opens it in headless Chromium with
 every request outside the site aborted.  Per chapter it checks that
 
 * the page shows as many pictures as the executed notebook's outputs hold, every one loaded and
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import threading
@@ -37,6 +38,9 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "screenshots"
 CHAPTERS = os.environ.get("VAE_TEACH_SITE_CHAPTERS", "04,07").split(",")
+if os.environ.get("VAE_TEACH_SITE_DIR"):
+    CHAPTERS = [r["notebook"][:2] for r in json.loads(
+        (Path(os.environ["VAE_TEACH_SITE_DIR"]) / "build.json").read_text())]
 MIN_IMAGES = {"04": 7, "07": 10}   # figures each chapter is known to draw (at least)
 
 # Visible text of the page outside code, preformatted output and typeset math.
@@ -59,11 +63,18 @@ IMAGES_JS = """() => [...document.querySelectorAll('main img')].map((img) => ({
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The site for CHAPTERS, with the executed notebooks kept next to the pages."""
+    """The site for CHAPTERS, with the executed notebooks kept next to the pages; or, with
+    VAE_TEACH_SITE_DIR set, a site built before by ``python -m vae_teach.html --keep-notebooks``
+    (then every chapter it holds is checked)."""
     _require_browser()
-    out = tmp_path_factory.mktemp("site")
-    notebooks = site.select_notebooks(site.NOTEBOOK_DIR, CHAPTERS)
-    rows = site.build(notebooks, out, keep_notebooks=True)
+    prebuilt = os.environ.get("VAE_TEACH_SITE_DIR")
+    if prebuilt:
+        out = Path(prebuilt)
+        rows = json.loads((out / "build.json").read_text())
+    else:
+        out = tmp_path_factory.mktemp("site")
+        notebooks = site.select_notebooks(site.NOTEBOOK_DIR, CHAPTERS)
+        rows = site.build(notebooks, out, keep_notebooks=True)
     failed = {r["notebook"]: r["error"] for r in rows if r["error"]}
     assert not failed, f"chapters failed to run: {failed}"
     return out, rows

@@ -100,7 +100,7 @@ class CourseWidget:
                 self.controls[name].value = value
         return self
 
-    def control_steps(self, name: str, max_steps: int = 21) -> tuple[list, list[str], int]:
+    def control_steps(self, name: str, max_steps: int = 17) -> tuple[list, list[str], int]:
         """The positions the reading edition offers for control ``name``: ``(values, labels,
         start)`` with ``values[start]`` the control's current value.  Menus and buttons keep all
         their options; a slider keeps at most ``max_steps`` evenly spaced positions (plus its
@@ -113,8 +113,11 @@ class CourseWidget:
             values, labels = [False, True], ["off", "on"]
         elif isinstance(control, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
             n = int(round((control.max - control.min) / control.step)) + 1
-            picks = sorted({round(i * (n - 1) / (max_steps - 1)) for i in range(max_steps)}) \
-                if n > max_steps else range(n)
+            # evenly spaced steps, on round values where possible (every 10th step of 101...)
+            k = max(k for k in range(2, max_steps + 1) if (n - 1) % (k - 1) == 0) \
+                if n > max_steps else n
+            picks = range(0, n, (n - 1) // (k - 1)) if k >= max_steps // 2 else \
+                sorted({round(i * (n - 1) / (max_steps - 1)) for i in range(max_steps)})
             exponents = [control.min + i * control.step for i in picks]
             if isinstance(control, widgets.FloatLogSlider):
                 values = [control.base ** e for e in exponents]
@@ -132,7 +135,7 @@ class CourseWidget:
             isinstance(v, float) and math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12)))
         return values, labels, start
 
-    def frames(self, max_steps: int = 21, grid_limit: int = 450
+    def frames(self, max_steps: int = 17, grid_limit: int = 450
                ) -> Iterator[tuple[tuple[int, ...], bytes, str | None]]:
         """Pictures for a reader without a kernel: ``(step indices, png, status text)`` for the
         starting state, for each control moved alone through its ``control_steps``, and for
