@@ -310,3 +310,14 @@ def test_generator_loss_checker_names_the_saturating_loss_and_survives_a_crash()
     assert "raised" in ex.check_generator_loss(lambda l: 1 / 0)
     assert "function" in ex.check_generator_loss(3.0)
     assert "1-D" in ex.check_within_three_sigma(math.erf(3 / math.sqrt(2)))
+
+
+def test_saturation_gradient_checker_against_the_closed_form():
+    sig = 1 / (1 + math.exp(6.0))                     # sigmoid(-6)
+    right = (-sig, -(1 - sig))
+    assert ex.check_saturation_gradients(right).correct
+    assert not ex.check_saturation_gradients(None).correct
+    assert "swapped" in ex.check_saturation_gradients(right[::-1])
+    assert "sign" in ex.check_saturation_gradients((sig, 1 - sig))
+    assert not ex.check_saturation_gradients((0.1, -0.9)).correct
+    assert "pair" in ex.check_saturation_gradients(0.5)

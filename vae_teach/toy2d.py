@@ -300,12 +300,14 @@ def _toy_elbo_terms(model, x, n_samples=1, generator=None) -> ToyELBOTerms:
 
 @torch.no_grad()
 def toy_iwae_bound(model: ToyVAE, x: torch.Tensor, k: int = 500, *,
-                   generator: torch.Generator | None = None, chunk: int = 250) -> torch.Tensor:
+                   generator: torch.Generator | None = None, chunk: int | None = None) -> torch.Tensor:
     """IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i|x) with z_i ~ q(z|x) (Burda et al. 2016),
-    per run and example, [R, N], in nats.  ELBO = IWAE_1 <= IWAE_k <= log p_theta(x)."""
+    per run and example, [R, N], in nats.  ELBO = IWAE_1 <= IWAE_k <= log p_theta(x).
+    ``chunk`` points are done at a time (default: about 20,000 decoder rows per chunk, which
+    keeps the memory small for any k)."""
     _check_points(x)
     k = check_positive_int("k", k)
-    chunk = check_positive_int("chunk", chunk)
+    chunk = max(1, 20_000 // (k * model.n_runs)) if chunk is None else check_positive_int("chunk", chunk)
     out = []
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
@@ -419,8 +421,9 @@ class _Logger:
                 total.zero_()
 
 
-def _batches(x_train: torch.Tensor, batch_size: int, generator: torch.Generator):
-    """Endless mini-batches: a fresh random permutation of ``x_train`` each epoch."""
+def minibatches(x_train: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """Endless mini-batches: a fresh random permutation of ``x_train`` each epoch (used by
+    ``fit_toy_vae``, ``fit_toy_gan`` and notebook 02's own GAN loop)."""
     n = len(x_train)
     while True:
         order = torch.randperm(n, generator=generator)
@@ -452,7 +455,7 @@ def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
     logger, start, batches = _Logger(["-ELBO", "D", "R"], model.n_runs, log_every), \
-        time.process_time(), _batches(x_train, batch_size, generator)
+        time.process_time(), minibatches(x_train, batch_size, generator)
     model.train()
     for step in tqdm(range(1, n_steps + 1), disable=not progress, desc="VAE", unit="step",
                      mininterval=0.5):
@@ -474,11 +477,13 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
                 log_every: int = 50, snapshot_every: int | None = None,
                 snapshot_size: int = 1000, progress: bool = True) -> ToyHistory:
     """Alternate ``d_steps`` discriminator steps and one generator step (non-saturating loss)
-    for every run, with Adam(betas=(0.5, 0.999)) as in Radford et al. (2016, §4).  Returns the
-    history of both losses per run, in nats (2 log 2 = 1.386 is the discriminator loss when
-    D = 1/2 everywhere, the equilibrium of Goodfellow et al. 2014, §4.1).  With
-    ``snapshot_every``, the history also keeps ``snapshot_size`` samples per run every so many
-    steps (always from the same noise z, so one sees the generator move)."""
+    for every run, with Adam(betas=(0.5, 0.999)) (the beta_1 of Radford et al. 2016, §4) and a
+    learning rate that decays to 0 along a cosine, so the runs come to rest at the end.
+    Notebook 02 writes this loop out (for ``d_steps=1``) and checks that it gives the same
+    networks.  Returns the history of both losses per run, in nats (2 log 2 = 1.386 is the
+    discriminator loss when D = 1/2 everywhere).  With ``snapshot_every``, the history also
+    keeps ``snapshot_size`` samples per run every so many steps (always from the same noise z,
+    so one sees the generator move)."""
     import time
 
     from tqdm.auto import tqdm
@@ -492,10 +497,11 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
     lr = check_positive_float("lr", lr)
     log_every = check_positive_int("log_every", log_every)
     generator = torch.Generator().manual_seed(data_seed)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps) for opt in (opt_d, opt_g)]
     logger, start, batches = _Logger(["discriminator", "generator"], model.n_runs, log_every), \
-        time.process_time(), _batches(x_train, batch_size, generator)
+        time.process_time(), minibatches(x_train, batch_size, generator)
     noise_shape = (model.n_runs, batch_size, model.noise_dim)
     if snapshot_every is not None:
         snapshot_every = check_positive_int("snapshot_every", snapshot_every)
@@ -520,6 +526,8 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
         g_loss.sum().backward()
         opt_g.step()
         model.discriminator.requires_grad_(True)
+        for schedule in schedules:
+            schedule.step()
         logger.add(step, discriminator=d_loss, generator=g_loss)
         if snapshot_every is not None and step % snapshot_every == 0:
             with torch.no_grad():
@@ -537,30 +545,29 @@ def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | Non
     """Train a ``ToyVAE`` (``kind="vae"``) or ``ToyGAN`` (``kind="gan"``) with ``fit_toy_vae`` /
     ``fit_toy_gan``, or load it if this exact configuration and data were trained before.
 
-    Uses the cache of ``vae_teach.train.cached_fit`` (``$VAE_TEACH_CACHE``), keyed by the model
+    Uses the course's model cache (``vae_teach.cache``, ``$VAE_TEACH_CACHE``), keyed by the model
     and fit arguments and a hash of ``x_train``.  Returns ``(model, history)``, model in eval
     mode.  ``fit_kwargs`` may include ``snapshot_every`` (GAN): see ``fit_toy_gan``.
     """
-    from .train import cache_dir, cache_key, train_or_load, with_defaults
+    from .cache import cache_config, train_or_load, with_defaults
 
     check_choice("kind", kind, ("vae", "gan"))
     _check_points(x_train, "x_train")
     model_kwargs = dict(model_kwargs or {})
     builder, trainer = (ToyVAE, fit_toy_vae) if kind == "vae" else (ToyGAN, fit_toy_gan)
-    key = cache_key(dict(with_defaults(builder.__init__, model_kwargs), kind=kind),
-                    with_defaults(trainer, fit_kwargs, skip=("progress",)), x_train, None)
-    path = cache_dir() / f"toy2d-{kind}-{key}.pt"
+    config = cache_config(dict(with_defaults(builder.__init__, model_kwargs), kind=kind),
+                          with_defaults(trainer, fit_kwargs, skip=("progress",)), x_train, None)
 
     def train_now():
         model = builder(**model_kwargs)
         return model, trainer(model, x_train, progress=progress, **fit_kwargs)
 
     return train_or_load(
-        path, builder, ToyHistory, train_now, verbose=verbose,
-        loaded=lambda h: (f"loaded a trained {kind.upper()} from the cache ({path.name}); it "
+        f"toy2d-{kind}", config, builder, model_kwargs, ToyHistory, train_now, verbose=verbose,
+        loaded=lambda h: (f"loaded a trained {kind.upper()} from the cache; it "
                           f"took {h.cpu_seconds:.1f} s of CPU to train"),
         trained=lambda h: (f"trained {len(model_kwargs.get('seeds', (0,)))} {kind.upper()} "
-                           f"run(s) in {h.cpu_seconds:.1f} s of CPU and cached them ({path.name})"))
+                           f"run(s) in {h.cpu_seconds:.1f} s of CPU and cached them"))
 
 
 # ------------------------------------------------------------------- a density from samples only

@@ -78,6 +78,41 @@ def check_generator_loss(answer) -> Feedback:
                     "l = -100", True)
 
 
+def check_saturation_gradients(answer, logit: float = -6.0) -> Feedback:
+    """Exercise 2: at a fake point with discriminator logit ``l`` (C = sigmoid(l), the discriminator of notebook 02), the pair
+    ``(d/dl log(1 - C), d/dl -log C)``: the gradients of the minimax generator loss and of the
+    non-saturating one.  At l = -6 (C is sure the point is fake) the first is about 400 times
+    smaller than the second."""
+    if answer is None:
+        return Feedback(NOT_ANSWERED)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return Feedback("answer must be a pair (minimax gradient, non-saturating gradient)")
+    values = [_as_number(value) for value in answer]
+    if any(value is None for value in values):
+        return Feedback("answer must be a pair of two numbers")
+    l = torch.tensor(float(logit), dtype=torch.float64, requires_grad=True)
+    minimax = torch.autograd.grad(-F.softplus(l), l)[0].item()           # log(1 - sigmoid(l))
+    non_saturating = torch.autograd.grad(F.softplus(-l), l)[0].item()    # -log sigmoid(l)
+    got_minimax, got_non_saturating = values
+
+    def close(a, b):
+        return abs(a - b) <= 1e-4 * max(1.0, abs(b))
+
+    if close(got_minimax, minimax) and close(got_non_saturating, non_saturating):
+        return Feedback(f"correct: {minimax:.5f} against {non_saturating:.5f}. Minimizing "
+                        "log(1 - C) barely moves a fake that C rejects confidently (the gradient "
+                        "-sigmoid(l) vanishes as l -> -inf); -log C pushes it with a gradient "
+                        "near -1. Both losses have the same fixed points, but only the second "
+                        "helps early in training (Goodfellow et al. 2014, §3)", True)
+    if close(got_minimax, non_saturating) and close(got_non_saturating, minimax):
+        return Feedback("the two numbers are swapped: the minimax loss log(1 - C) comes first")
+    if close(abs(got_minimax), abs(minimax)) and close(abs(got_non_saturating), abs(non_saturating)):
+        return Feedback("the sizes are right but a sign is off: both losses fall when l rises, "
+                        "so both derivatives are negative")
+    return Feedback(f"not quite. With C = sigmoid(l): d/dl log(1 - sigmoid(l)) = -sigmoid(l) and "
+                    f"d/dl [-log sigmoid(l)] = -(1 - sigmoid(l)); evaluate both at l = {logit:g}")
+
+
 # ------------------------------------------------------------------------------ exercise 3
 
 def _coverage_cases():
