@@ -17,6 +17,7 @@ from vae_teach.tools import bench
 from vae_teach.data import load_mnist
 from vae_teach.distributions import bernoulli_log_likelihood, gaussian_kl
 from vae_teach.models import BernoulliVAE
+from vae_teach.tools.budget import fit_for_seconds
 from vae_teach.train import fit
 from vae_teach.widgets import CourseWidget
 
@@ -133,7 +134,7 @@ def test_fit_stops_mid_budget_when_time_is_up(data):
     x_binary, _, _ = data
     torch.manual_seed(0)
     model = BernoulliVAE(hidden_dim=16, latent_dim=2)
-    history = fit(model, x_binary[:256], epochs=100_000, max_seconds=0.2, progress=False)
+    history = fit_for_seconds(model, x_binary[:256], 0.2, epochs=100_000, progress=False)
     assert history.stopped_early
     assert history.seconds[-1] >= 0.2
     assert len(history.epoch) < 100_000
@@ -164,7 +165,8 @@ def test_fused_adam_is_the_same_update_rule(data):
     def run(fused):
         torch.manual_seed(0)
         model = BernoulliVAE(hidden_dim=32, latent_dim=4)
-        history = fit(model, x_binary[:256], epochs=3, progress=False, fused_adam=fused)
+        history = fit_for_seconds(model, x_binary[:256], None, epochs=3, progress=False,
+                                  fused_adam=fused)
         return history.train_loss, model
 
     fused_losses, fused_model = run(True)
@@ -173,7 +175,7 @@ def test_fused_adam_is_the_same_update_rule(data):
     for a, b in zip(fused_model.parameters(), loop_model.parameters()):
         assert torch.allclose(a, b, atol=1e-3)
     with pytest.raises(TypeError, match="fused_adam"):
-        fit(fused_model, x_binary[:64], epochs=1, progress=False, fused_adam=1)
+        fit_for_seconds(fused_model, x_binary[:64], None, epochs=1, progress=False, fused_adam=1)
 
 
 # ---------------------------------------------------------------------------------- widgets

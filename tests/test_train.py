@@ -1,5 +1,6 @@
 """fit and cached_fit: training lowers the test -ELBO, stopping rules, train-or-load."""
 import functools
+import re
 
 import pytest
 import torch
@@ -7,7 +8,12 @@ import torch
 from vae_teach import train
 from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
+from vae_teach.cache import inspect_entry
 from vae_teach.train import History, cached_fit, evaluate, fit
+
+
+def train_or_load_ok(entry) -> bool:
+    return inspect_entry(entry)[0]
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +47,33 @@ def test_fit_lowers_the_test_negative_elbo(small_data):
     assert history.seconds == sorted(history.seconds)
 
 
-def test_fit_stops_at_max_seconds(small_data):
+def test_fit_takes_epochs_and_leaves_the_global_random_state_alone(small_data):
     x_train, _ = small_data
-    model = BernoulliVAE(hidden_dim=32, latent_dim=2)
-    history = fit(model, x_train, epochs=None, max_seconds=0.3, progress=False)
-    assert history.stopped_early
-    assert history.seconds[-1] >= 0.3
-    assert history.seconds[-1] < 5.0                     # it stops within a batch or so
-    with pytest.raises(ValueError, match="max_seconds"):
+    model = BernoulliVAE(hidden_dim=16, latent_dim=2)
+    state = torch.random.get_rng_state()
+    fit(model, x_train[:200], epochs=1, progress=False, seed=4)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    with pytest.raises(TypeError, match="fit_for_seconds"):
         fit(model, x_train, epochs=None, progress=False)
+    with pytest.raises(TypeError, match="max_seconds"):
+        fit(model, x_train, epochs=1, max_seconds=3, progress=False)
+
+
+@pytest.mark.parametrize("lr", [1e4, 1e8])
+def test_fit_stops_loudly_when_training_diverges(small_data, lr):
+    x_train, _ = small_data
+    torch.manual_seed(0)
+    model = BernoulliVAE(hidden_dim=64, latent_dim=4)
+    with pytest.raises(FloatingPointError, match=re.escape(f"lr={lr:g} and batch_size=64")):
+        fit(model, x_train[:300], epochs=1, lr=lr, progress=False)
+
+
+def test_cached_fit_never_stores_a_diverged_model(small_data, cache):
+    x_train, _ = small_data
+    with pytest.raises(FloatingPointError, match="lr=10000"):
+        cached_fit(x_train[:300], model_kwargs=dict(hidden_dim=64, latent_dim=4), epochs=1,
+                   lr=1e4, progress=False, verbose=False)
+    assert not list(cache.glob("*.pt")) and not list(cache.glob("*.tmp"))
 
 
 def test_fit_is_reproducible_with_a_seed(small_data):
@@ -62,12 +86,34 @@ def test_fit_is_reproducible_with_a_seed(small_data):
     assert results[0] == results[1]
 
 
-def test_fit_with_dynamic_binarization_and_cosine_schedule(small_data):
+def test_fit_follows_the_cosine_schedule_and_redraws_grey_images(small_data, monkeypatch):
     grey, _ = load_mnist("train", binarize=None)
+    rates, batches = [], []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    real_elbo_terms = train._elbo_terms_unchecked
+
+    def recording_terms(model, batch, *args, **kwargs):
+        batches.append(batch.clone())
+        return real_elbo_terms(model, batch, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    monkeypatch.setattr(train, "_elbo_terms_unchecked", recording_terms)
     model = BernoulliVAE(hidden_dim=32, latent_dim=2)
-    history = fit(model, grey[:500], epochs=2, progress=False, dynamic_binarization=True,
-                  lr_schedule="cosine")
-    assert len(history.epoch) == 2
+    fit(model, grey[:500], epochs=2, batch_size=500, lr=1e-3, progress=False,
+        dynamic_binarization=True, lr_schedule="cosine")
+    # one step per epoch: the cosine is at 0 and at half of the steps
+    assert rates == pytest.approx([1e-3, 0.5e-3])
+    # each epoch trains on a new binary draw of the grey levels
+    assert all(set(b.unique().tolist()) == {0.0, 1.0} for b in batches)
+    first, second = (b[b.sum(1).argsort()] for b in batches)
+    assert not torch.equal(batches[0].sort(0).values, batches[1].sort(0).values)
+    mean_ink = torch.stack(batches).mean((1, 2))
+    assert torch.allclose(mean_ink, grey[:500].mean().expand(2), atol=0.01)
     with pytest.warns(UserWarning, match="already binary"):
         fit(model, small_data[0][:200], epochs=1, progress=False, dynamic_binarization=True)
 
@@ -116,10 +162,10 @@ def test_cached_fit_retrains_a_corrupt_entry(small_data, cache):
     cached_fit(x_train[:200], **kwargs)
     (entry,) = cache.glob("vae-*.pt")
     entry.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="retraining"):
+    with pytest.warns(UserWarning, match="training the model again"):
         model, history = cached_fit(x_train[:200], **kwargs)
     assert len(history.epoch) == 1
-    torch.load(entry, weights_only=True)                 # the entry was rewritten, readable again
+    assert train_or_load_ok(entry)                      # the entry was rewritten, readable again
 
 
 def test_cache_key_depends_on_data_and_config(small_data):

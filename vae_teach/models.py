@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from .utils import check_positive_int, check_tensor
+from .utils import MAX_ELEMENTS, as_tensor, check_positive_int, check_size
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus,
                "gelu": nn.GELU}
@@ -41,17 +41,32 @@ class BernoulliVAE(nn.Module):
     def __init__(self, input_dim: int = 784, hidden_dim: int = 400, latent_dim: int = 32,
                  n_hidden_layers: int = 1, activation: str = "relu"):
         super().__init__()
-        check_positive_int("input_dim", input_dim)
-        check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("latent_dim", latent_dim)
-        check_positive_int("n_hidden_layers", n_hidden_layers)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.check_kwargs(input_dim, hidden_dim, latent_dim, n_hidden_layers, activation)
         self.input_dim, self.hidden_dim, self.latent_dim = input_dim, hidden_dim, latent_dim
         self.n_hidden_layers, self.activation = n_hidden_layers, activation
         hidden = [hidden_dim] * n_hidden_layers
         self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation)
         self.decoder = mlp([latent_dim, *hidden, input_dim], activation)
+
+    @staticmethod
+    def check_kwargs(input_dim: int = 784, hidden_dim: int = 400, latent_dim: int = 32,
+                     n_hidden_layers: int = 1, activation: str = "relu") -> None:
+        """Check the constructor's arguments, the model's size included, before allocating."""
+        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
+                            ("latent_dim", latent_dim), ("n_hidden_layers", n_hidden_layers)):
+            check_positive_int(name, value)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        n_weights = 2 * (input_dim * hidden_dim + (n_hidden_layers - 1) * hidden_dim ** 2
+                         + hidden_dim * (input_dim + 3 * latent_dim) + latent_dim * hidden_dim)
+        if n_weights > MAX_ELEMENTS:
+            largest = max((("hidden_dim", hidden_dim), ("input_dim", input_dim),
+                           ("latent_dim", latent_dim), ("n_hidden_layers", n_hidden_layers)),
+                          key=lambda item: item[1] if item[0] != "n_hidden_layers"
+                          else item[1] * hidden_dim)
+            raise ValueError(f"this BernoulliVAE would have about {n_weights:.2g} weights "
+                             f"({n_weights * 4 / 2**30:.1f} GB): choose a smaller {largest[0]} "
+                             f"(got {largest[1]})")
 
     @property
     def config(self) -> dict:
@@ -60,15 +75,21 @@ class BernoulliVAE(nn.Module):
                     latent_dim=self.latent_dim, n_hidden_layers=self.n_hidden_layers,
                     activation=self.activation)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=2)
+    def _check_input(self, x) -> torch.Tensor:
+        """``x`` as float32 [N, input_dim] with pixels in [0, 1] (arrays and float64 converted)."""
+        x = as_tensor("x", x, ndim=2)
         if x.shape[1] != self.input_dim:
             raise ValueError(f"x must have {self.input_dim} columns (input_dim), got {x.shape[1]}")
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError("x must hold pixels in [0, 1] (binary or grey levels); got values in "
+                             f"[{float(x.min()):.3g}, {float(x.max()):.3g}] (raw 0-255 pixels? "
+                             "divide by 255)")
+        return x
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Parameters of q_phi(z|x): mean and log-variance, each [N, latent_dim]."""
-        self._check_input(x)
-        return self._encode(x)
+        """Parameters of q_phi(z|x): mean and log-variance, each [N, latent_dim].  ``x``: pixels
+        in [0, 1]; NumPy arrays and other float dtypes are converted to float32."""
+        return self._encode(self._check_input(x))
 
     def _encode(self, x):
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
@@ -76,7 +97,7 @@ class BernoulliVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Logits of p_theta(x|z), [..., input_dim]; sigmoid(logits) are the pixel probabilities."""
-        check_tensor("z", z)
+        z = as_tensor("z", z)
         if z.shape[-1] != self.latent_dim:
             raise ValueError(f"z must have {self.latent_dim} entries in its last dimension "
                              f"(latent_dim), got {z.shape[-1]}")
@@ -103,7 +124,7 @@ class BernoulliVAE(nn.Module):
         With ``probs=True`` return the pixel probabilities sigmoid(decode(z)) instead of a binary
         draw (the usual way to *show* samples: a binary draw looks speckled).
         """
-        check_positive_int("n", n)
+        n = check_size("n", n, per_item=self.input_dim + self.latent_dim)
         z = torch.randn(n, self.latent_dim, generator=generator)
         pixel_probs = torch.sigmoid(self.decoder(z))
         return pixel_probs if probs else torch.bernoulli(pixel_probs, generator=generator)

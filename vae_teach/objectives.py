@@ -12,19 +12,20 @@ ELBO = IWAE_1 <= IWAE_k <= IWAE_{k+1} <= log p_theta(x).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from .distributions import gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .utils import as_tensor, check_positive_float, check_positive_int, check_size
 
 # How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
 IWAE_CHUNK_ELEMENTS = 2 ** 24
 # Within a chunk, the decoder runs on blocks of samples of at most this many outputs (~8 MB of
 # floats), small enough to stay in the CPU cache while the likelihood reads them back: ~1.5x
-# faster than one pass over the whole chunk (measured for issue 7, see vae_teach.bench).  The
+# faster than one pass over the whole chunk (see the benchmark, python -m vae_teach.tools.bench).  The
 # noise is still drawn per chunk, so the result does not depend on the block size.
 IWAE_BLOCK_ELEMENTS = 2 ** 21
 
@@ -52,16 +53,32 @@ def log_px_given_z(model, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _bernoulli_ll_fast(model.decoder(z), x)
 
 
-def _check_model_input(model, x: torch.Tensor) -> None:
-    check_tensor("x", x, ndim=2)
+def check_vae(model) -> None:
+    """A TypeError naming what was passed unless ``model`` is a VAE of the course's interface:
+    ``encode(x) -> (mu, logvar)`` and ``decoder(z) -> logits`` (or its own ``log_px_given_z``)."""
+    if isinstance(model, tuple):
+        raise TypeError("model is a tuple (a (model, history) pair?): unpack it first, "
+                        "model, history = cached_fit(...)")
+    if not isinstance(model, torch.nn.Module) or not callable(getattr(model, "encode", None)) \
+            or not (hasattr(model, "decoder") or hasattr(model, "log_px_given_z")):
+        raise TypeError("model must be a VAE with encode(x) -> (mu, logvar) and a decoder giving "
+                        f"logits, such as vae_teach.models.BernoulliVAE; got {type(model).__name__}")
+
+
+def _check_model_input(model, x) -> torch.Tensor:
+    """Check ``model`` and return ``x`` as float32 [N, input_dim] (arrays and other float dtypes
+    converted), with Bernoulli targets in [0, 1] for a Bernoulli model."""
+    check_vae(model)
+    x = as_tensor("x", x, ndim=2)
     input_dim = getattr(model, "input_dim", x.shape[1])
     if x.shape[1] != input_dim:
         raise ValueError(f"x must have {input_dim} columns (the model's input_dim), got {x.shape[1]}")
     if hasattr(model, "log_px_given_z"):
-        return                                   # not a Bernoulli model: any finite x is data
+        return x                                 # not a Bernoulli model: any finite x is data
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}] (raw 0-255 pixels? divide by 255)")
+    return x
 
 
 def elbo_terms(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
@@ -71,8 +88,8 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
     D is averaged over ``n_samples`` reparameterized draws z ~ q(z|x); R is exact.  With
     ``beta`` != 1 the first field is the beta-VAE objective -(D + beta R) instead of the ELBO.
     """
-    _check_model_input(model, x)
-    n_samples = check_positive_int("n_samples", n_samples)
+    x = _check_model_input(model, x)
+    n_samples = check_size("n_samples", n_samples, per_item=x.shape[0] * x.shape[1])
     beta = check_positive_float("beta", beta, allow_zero=True)
     return _elbo_terms_unchecked(model, x, n_samples, beta, generator)
 
@@ -109,9 +126,9 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
     decoder itself runs on cache-sized blocks of samples), and combined with log-mean-exp so
     that k = 1000 importance weights never under- or overflow.
     """
-    _check_model_input(model, x)
-    k = check_positive_int("k", k)
-    check_positive_int("chunk_elements", chunk_elements)
+    x = _check_model_input(model, x)
+    k = check_size("k", k, limit=10**8)
+    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
     input_dim = x.shape[1]
     per_chunk = max(1, chunk_elements // (k * input_dim))
     bounds = []
@@ -119,12 +136,27 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
         for start in range(0, x.shape[0], per_chunk):
             xb = x[start:start + per_chunk]
             mu, logvar = model.encode(xb)
-            eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
-            z = mu + torch.exp(0.5 * logvar) * eps          # [k, n, latent]
-            per_block = max(1, IWAE_BLOCK_ELEMENTS // (xb.shape[0] * input_dim))
-            log_px = torch.cat([log_px_given_z(model, z[i:i + per_block], xb)
-                                for i in range(0, k, per_block)])            # [k, n]
-            log_weights = log_px + standard_normal_log_prob(z) \
-                - gaussian_log_prob(z, mu, logvar)           # [k, n]
-            bounds.append(log_mean_exp(log_weights, dim=0))
+            if k * xb.shape[0] * input_dim <= chunk_elements:
+                bounds.append(log_mean_exp(_log_weights(model, xb, mu, logvar, k, generator), dim=0))
+                continue
+            # k too large for one chunk (one or a few images): stream over blocks of samples,
+            # so that neither z nor the decoder outputs ever hold more than a chunk
+            per_samples = max(1, chunk_elements // (xb.shape[0] * input_dim))
+            total = None
+            for first in range(0, k, per_samples):
+                block = _log_weights(model, xb, mu, logvar, min(per_samples, k - first), generator)
+                block = torch.logsumexp(block, dim=0)
+                total = block if total is None else torch.logaddexp(total, block)
+            bounds.append(total - math.log(k))
     return torch.cat(bounds)
+
+
+def _log_weights(model, xb, mu, logvar, k, generator):
+    """log p(x, z_i) - log q(z_i | x) for k fresh draws z_i ~ q: [k, n]."""
+    input_dim = xb.shape[1]
+    eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps          # [k, n, latent]
+    per_block = max(1, IWAE_BLOCK_ELEMENTS // (xb.shape[0] * input_dim))
+    log_px = torch.cat([log_px_given_z(model, z[i:i + per_block], xb)
+                        for i in range(0, k, per_block)])            # [k, n]
+    return log_px + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, logvar)

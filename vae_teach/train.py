@@ -1,30 +1,27 @@
-"""Training by maximizing the ELBO, and train-or-load with a cache (notebooks 01, 07, 09, 10).
+"""Training by maximizing the ELBO, and train-or-load with the model cache (notebooks 01, 07, 09, 10).
 
 ``fit`` is a plain in-memory loop: the whole training set is one tensor, each epoch is a random
 permutation sliced into batches, so there is no per-sample DataLoader overhead.
-``cached_fit`` trains once per configuration and loads the result afterwards.
+``cached_fit`` trains once per configuration and loads the result afterwards (``vae_teach.cache``).
+Training for a wall-clock budget, as the benchmark does, lives in ``vae_teach.tools.budget``.
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
+from .cache import CACHE_FORMAT, cache_config, cache_dir, cache_dirs, cache_key, train_or_load, \
+    with_defaults  # noqa: F401  (re-exported: the cache's home is vae_teach.cache)
 from .models import BernoulliVAE
 from .objectives import _check_model_input, _elbo_terms_unchecked, elbo_terms
-from .utils import check_choice, check_positive_float, check_positive_int
+from .utils import as_tensor, check_choice, check_positive_float, check_positive_int, check_seed
 
 LR_SCHEDULES = ("constant", "cosine")
-CACHE_FORMAT = 2   # 2: fit's defaults became the bench-tuned recipe (issue 7)
 
 
 @dataclass
@@ -67,21 +64,133 @@ class History:
 
 
 def lr_factor(schedule: str, progress: float) -> float:
-    """Multiplier of the base learning rate at ``progress`` in [0, 1] of the training budget."""
+    """Multiplier of the base learning rate at ``progress`` in [0, 1] of the training."""
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
     return 1.0
 
 
-def _adam(parameters, lr: float, fused: bool) -> torch.optim.Adam:
-    """Adam, with the fused kernel if asked for and supported (else the default loop)."""
-    parameters = list(parameters)
-    if fused:
-        try:
-            return torch.optim.Adam(parameters, lr=lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # old torch or unsupported dtype/device
-            pass
-    return torch.optim.Adam(parameters, lr=lr)
+def _as_data(name: str, x) -> torch.Tensor:
+    """Training data as float32 [N, D] (NumPy arrays, lists and other float dtypes converted)."""
+    return as_tensor(name, x, ndim=2)
+
+
+def check_training_options(epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization):
+    """The checked values of ``fit``'s options (shared with ``vae_teach.tools.budget``)."""
+    if not isinstance(dynamic_binarization, bool) and dynamic_binarization != "auto":
+        raise TypeError("dynamic_binarization must be True, False or 'auto', got "
+                        f"{dynamic_binarization!r}")
+    check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+    return (None if epochs is None else check_positive_int("epochs", epochs),
+            check_positive_int("batch_size", batch_size), check_positive_float("lr", lr),
+            check_positive_float("beta", beta, allow_zero=True))
+
+
+def binarize_each_epoch(x_train: torch.Tensor, dynamic_binarization) -> bool:
+    """Resolve ``dynamic_binarization="auto"``: redraw when ``x_train`` holds grey levels."""
+    grey = bool(((x_train > 0) & (x_train < 1)).any())
+    if dynamic_binarization == "auto":
+        return grey
+    if dynamic_binarization and not grey:
+        warnings.warn("dynamic_binarization=True but x_train is already binary: every redraw "
+                      "is the same image. Pass grey levels (load_mnist(binarize=None)).")
+    return dynamic_binarization
+
+
+def diverged(loss: torch.Tensor, model, lr: float, batch_size: int, epoch: int,
+             step: int) -> FloatingPointError | None:
+    """The error to raise if the loss or a parameter is no longer finite, else None."""
+    bad = None if torch.isfinite(loss) else f"the loss became {float(loss)}"
+    if bad is None:
+        name = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+        bad = None if name is None else f"the parameter {name} became non-finite"
+    if bad is None:
+        return None
+    return FloatingPointError(
+        f"training diverged at epoch {epoch}, batch {step + 1}: {bad} with lr={lr:g} and "
+        f"batch_size={batch_size}. A smaller learning rate (lr=1e-3 is safe for the course's "
+        "models) usually fixes it; the model's weights are now useless, build a new one.")
+
+
+def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
+        lr: float = 3e-3, x_test: torch.Tensor | None = None, seed: int = 0,
+        progress: bool = True, beta: float = 1.0, lr_schedule: str = "cosine",
+        dynamic_binarization: bool | str = "auto") -> History:
+    """Train ``model`` by maximizing the ELBO (minimizing -(D + beta R)) with Adam for ``epochs``.
+
+    Each epoch visits ``x_train`` in a random order, ``batch_size`` images per step.  With
+    ``dynamic_binarization=True``, ``x_train`` must hold grey levels in [0, 1] and each epoch
+    trains on a fresh draw ``Bernoulli(x_train)`` (see ``vae_teach.data``); ``"auto"`` (the
+    default) does that when ``x_train`` holds grey levels.  ``lr_schedule="cosine"`` lowers the
+    learning rate from ``lr`` to 0 along a half cosine over all the steps.  All randomness (the
+    order, the binarization, the noise of the reparameterization) comes from one generator
+    seeded with ``seed``; the global random state is left alone.  Raises FloatingPointError as
+    soon as the loss or a weight stops being finite (a learning rate too large).
+
+    The defaults are the course's default recipe (``docs/benchmark.md``): batch 64, Adam at
+    3e-3 with a cosine decay, 20 epochs, dynamic binarization of grey-level input.
+    """
+    x_train = _check_model_input(model, x_train)
+    if x_test is not None:
+        x_test = _check_model_input(model, x_test)
+    epochs, batch_size, lr, beta = check_training_options(
+        epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization)
+    if epochs is None:
+        raise TypeError("epochs must be an int >= 1 (to train for a time budget, use "
+                        "vae_teach.tools.budget.fit_for_seconds)")
+    seed = check_seed(seed)
+    redraw = binarize_each_epoch(x_train, dynamic_binarization)
+
+    from tqdm.auto import tqdm
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    n = x_train.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    history = History()
+    model.train()
+    for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc="training", unit="epoch"):
+        start = time.perf_counter()
+        data = torch.bernoulli(x_train, generator=generator) if redraw else x_train
+        order = torch.randperm(n, generator=generator)
+        sums = torch.zeros(3, dtype=torch.float64)
+        for step in range(steps_per_epoch):
+            progress_done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_factor(lr_schedule, progress_done)
+            batch = data[order[step * batch_size:(step + 1) * batch_size]]
+            terms = _elbo_terms_unchecked(model, batch, beta=beta, generator=generator)
+            loss = -terms.elbo.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            error = diverged(loss.detach(), model, lr, batch_size, epoch, step)
+            if error is not None:
+                raise error
+            with torch.no_grad():
+                sums += torch.stack([-terms.elbo.sum(), terms.distortion.sum(),
+                                     terms.rate.sum()]).double()
+        record_epoch(history, epoch, sums / n, time.perf_counter() - start, n)
+        if x_test is not None:
+            record_test(history, evaluate(model, x_test, beta=beta))
+    model.eval()
+    return history
+
+
+def record_epoch(history: History, epoch: int, means: torch.Tensor, seconds: float,
+                 images: int) -> None:
+    """Append one epoch's training averages (-ELBO, D, R) and its time to ``history``."""
+    history.epoch.append(epoch)
+    for name, value in zip(("train_loss", "train_distortion", "train_rate"), means.tolist()):
+        getattr(history, name).append(value)
+    history.seconds.append((history.seconds[-1] if history.seconds else 0.0) + seconds)
+    history.images_seen += images
+
+
+def record_test(history: History, test: tuple[float, float, float]) -> None:
+    history.test_loss.append(test[0])
+    history.test_distortion.append(test[1])
+    history.test_rate.append(test[2])
 
 
 @torch.no_grad()
@@ -97,157 +206,7 @@ def evaluate(model, x: torch.Tensor, beta: float = 1.0, batch_size: int = 2000) 
     return tuple((totals / len(x)).tolist())
 
 
-def fit(model, x_train: torch.Tensor, *, epochs: int | None = 20, batch_size: int = 64,
-        lr: float = 3e-3, x_test: torch.Tensor | None = None, max_seconds: float | None = None,
-        seed: int = 0, progress: bool = True, beta: float = 1.0,
-        lr_schedule: str = "cosine", dynamic_binarization: bool | str = "auto",
-        fused_adam: bool = True) -> History:
-    """Train ``model`` by maximizing the ELBO (minimizing -(D + beta R)) with Adam.
-
-    Stops after ``epochs`` epochs or ``max_seconds`` seconds of training, whichever comes first
-    (``epochs=None`` with ``max_seconds`` trains until the time is up).  With
-    ``dynamic_binarization=True``, ``x_train`` must hold grey levels in [0, 1] and each epoch
-    trains on a fresh draw ``Bernoulli(x_train)`` (see ``vae_teach.data``); ``"auto"`` (the
-    default) does that when ``x_train`` holds grey levels and trains on ``x_train`` as it is when
-    it is already binary.  The learning-rate schedule runs over the budget: the fraction of
-    epochs done or of ``max_seconds`` used, whichever is larger.
-
-    The defaults are the course's default recipe (README, "Performance"; measured by
-    ``python -m vae_teach.bench``): batch 64, Adam at 3e-3 with a cosine decay over the budget,
-    20 epochs, dynamic binarization of grey-level input.  ``fused_adam=True`` uses torch's fused Adam kernel where the
-    parameters allow it (same update rule, up to float rounding; ~4 ms less per step than the
-    per-parameter loop on a 784-400-20 MLP, see ``python -m vae_teach.bench``).
-    """
-    _check_model_input(model, x_train)
-    if x_test is not None:
-        _check_model_input(model, x_test)
-    if epochs is None and max_seconds is None:
-        raise ValueError("give epochs, max_seconds, or both: training needs a stopping rule")
-    if epochs is not None:
-        epochs = check_positive_int("epochs", epochs)
-    if max_seconds is not None:
-        max_seconds = check_positive_float("max_seconds", max_seconds)
-    batch_size = check_positive_int("batch_size", batch_size)
-    lr = check_positive_float("lr", lr)
-    beta = check_positive_float("beta", beta, allow_zero=True)
-    check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
-    if not isinstance(fused_adam, bool):
-        raise TypeError(f"fused_adam must be a bool, got {type(fused_adam).__name__}")
-    if dynamic_binarization == "auto":
-        dynamic_binarization = bool(((x_train > 0) & (x_train < 1)).any())
-    elif not isinstance(dynamic_binarization, bool):
-        raise TypeError("dynamic_binarization must be True, False or 'auto', got "
-                        f"{dynamic_binarization!r}")
-    if dynamic_binarization and ((x_train > 0) & (x_train < 1)).sum() == 0:
-        warnings.warn("dynamic_binarization=True but x_train is already binary: every redraw "
-                      "is the same image. Pass grey levels (load_mnist(binarize=None)).")
-
-    from tqdm.auto import tqdm
-
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)               # the reparameterization noise inside elbo_terms
-    optimizer = _adam(model.parameters(), lr, fused_adam)
-    n = x_train.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    history = History()
-    bar = tqdm(total=epochs if epochs is not None else None, disable=not progress,
-               desc="training", unit="epoch", leave=True)
-    train_seconds, epoch = 0.0, 0
-    model.train()
-    while epochs is None or epoch < epochs:
-        epoch_start = time.perf_counter()
-        data = torch.bernoulli(x_train, generator=generator) if dynamic_binarization else x_train
-        order = torch.randperm(n, generator=generator)
-        sums = torch.zeros(3, dtype=torch.float64)
-        seen = 0
-        for step in range(steps_per_epoch):
-            if lr_schedule != "constant":
-                done = (epoch * steps_per_epoch + step) / (epochs * steps_per_epoch) if epochs else 0.0
-                used = (train_seconds + time.perf_counter() - epoch_start) / max_seconds \
-                    if max_seconds else 0.0
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * lr_factor(lr_schedule, max(done, used))
-            batch = data[order[step * batch_size:(step + 1) * batch_size]]
-            terms = _elbo_terms_unchecked(model, batch, beta=beta)
-            loss = -terms.elbo.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                sums += torch.stack([-terms.elbo.sum(), terms.distortion.sum(),
-                                     terms.rate.sum()]).double()
-            seen += batch.shape[0]
-            if max_seconds is not None and \
-                    train_seconds + time.perf_counter() - epoch_start >= max_seconds:
-                history.stopped_early = True
-                break
-        train_seconds += time.perf_counter() - epoch_start
-        epoch += 1
-        history.images_seen += seen
-        means = (sums / max(seen, 1)).tolist()
-        history.epoch.append(epoch)
-        history.train_loss.append(means[0])
-        history.train_distortion.append(means[1])
-        history.train_rate.append(means[2])
-        history.seconds.append(train_seconds)
-        postfix = {"train -ELBO": f"{means[0]:.1f}"}
-        if x_test is not None:
-            test = evaluate(model, x_test, beta=beta)
-            history.test_loss.append(test[0])
-            history.test_distortion.append(test[1])
-            history.test_rate.append(test[2])
-            postfix["test -ELBO"] = f"{test[0]:.1f}"
-        bar.set_postfix(postfix, refresh=False)
-        bar.update(1)
-        if history.stopped_early:
-            break
-    bar.close()
-    model.eval()
-    return history
-
-
 # ------------------------------------------------------------------------------ train-or-load
-
-def cache_dir() -> Path:
-    """Where trained models are kept: ``$VAE_TEACH_CACHE`` or ``~/.cache/vae_teach``."""
-    return Path(os.environ.get("VAE_TEACH_CACHE", Path.home() / ".cache" / "vae_teach"))
-
-
-def _tensor_digest(x: torch.Tensor | None) -> str | None:
-    if x is None:
-        return None
-    data = x.detach().contiguous().cpu()
-    return hashlib.sha256(data.numpy().tobytes()).hexdigest()[:16] + f":{tuple(data.shape)}"
-
-
-def cache_key(model_kwargs: dict, fit_kwargs: dict, x_train: torch.Tensor,
-              x_test: torch.Tensor | None) -> str:
-    """A hash of everything that determines the trained model."""
-    config = {"format": CACHE_FORMAT, "torch": torch.__version__.split("+")[0],
-              "model": dict(sorted(model_kwargs.items())),
-              "fit": {k: v for k, v in sorted(fit_kwargs.items()) if k != "progress"},
-              "x_train": _tensor_digest(x_train), "x_test": _tensor_digest(x_test)}
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def with_defaults(function, kwargs: dict, skip: tuple[str, ...] = ()) -> dict:
-    """``kwargs`` completed with ``function``'s keyword defaults (minus the names in ``skip``)."""
-    defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()
-                if p.default is not inspect.Parameter.empty and name not in skip}
-    return {**defaults, **kwargs}
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
                x_test: torch.Tensor | None = None, seed: int = 0, progress: bool = True,
@@ -255,18 +214,30 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
     """Train a ``BernoulliVAE(**model_kwargs)`` with ``fit(...)``, or load it if this exact
     configuration (model, fit arguments, seed and the data itself) was trained before.
 
-    The weights are initialised from ``seed`` too, so the cache key fully determines the run
-    (up to the time limit, if ``max_seconds`` is given).  Entries are written atomically and
-    loaded with ``torch.load(..., weights_only=True)``; an unreadable or mismatched entry is
-    retrained and overwritten, with a warning.  Returns ``(model, history)``, model in eval mode.
+    The weights are initialised from ``seed`` too, so the configuration fully determines the
+    run.  The cache (``vae_teach.cache``: where it lives, how a class shares one, what is
+    checked on load) never returns a model of another configuration or a damaged one: it trains
+    again, with a warning.  Returns ``(model, history)``, the model in eval mode.
     """
+    x_train = _as_data("x_train", x_train)
+    if x_test is not None:
+        x_test = _as_data("x_test", x_test)
+    if model_kwargs is not None and not isinstance(model_kwargs, dict):
+        raise TypeError("model_kwargs must be a dict of BernoulliVAE arguments, e.g. "
+                        f"dict(latent_dim=2), got {type(model_kwargs).__name__}")
+    seed = check_seed(seed)
     model_kwargs = dict(model_kwargs or {})
+    unknown = set(fit_kwargs) - set(inspect.signature(fit).parameters)
+    if unknown:
+        raise TypeError(f"cached_fit got unknown argument(s) {', '.join(sorted(unknown))}; it takes "
+                        "x_train, model_kwargs, x_test, seed, progress, verbose and fit's arguments")
+    BernoulliVAE.check_kwargs(**model_kwargs)
     # The key holds every argument's value, the defaults included: a changed default (a new
     # course recipe) then trains anew instead of loading a model trained the old way.
-    key = cache_key(with_defaults(BernoulliVAE.__init__, model_kwargs),
-                    with_defaults(fit, dict(fit_kwargs, seed=seed), skip=("x_test", "progress")),
-                    x_train, x_test)
-    path = cache_dir() / f"vae-{key}.pt"
+    config = cache_config(with_defaults(BernoulliVAE.__init__, model_kwargs),
+                          with_defaults(fit, dict(fit_kwargs, seed=seed),
+                                        skip=("x_test", "progress")),
+                          x_train, x_test)
 
     def train_now():
         torch.manual_seed(seed)
@@ -274,40 +245,7 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
         return model, fit(model, x_train, x_test=x_test, seed=seed, progress=progress,
                           **fit_kwargs)
 
-    return train_or_load(path, BernoulliVAE, History, train_now, verbose=verbose,
-                         loaded=lambda h: f"loaded a trained model from the cache ({path.name}): {h}",
-                         trained=lambda h: f"trained and cached ({path.name}): {h}")
-
-
-def train_or_load(path: Path, build, history_type, train, *, verbose: bool = True,
-                  loaded=str, trained=str):
-    """The cache's train-or-load step, for every cached model of the course.
-
-    If ``path`` holds a readable entry, rebuild ``build(**model_kwargs)``, load its weights
-    (``torch.load(..., weights_only=True)``) and its ``history_type.from_dict`` history;
-    otherwise (no entry, or a corrupt or stale one, with a warning) call ``train()`` ->
-    ``(model, history)`` and save the entry atomically.  The model needs ``.config`` (its
-    constructor's keyword arguments), the history ``.to_dict()``.  ``loaded(history)`` /
-    ``trained(history)`` give the line printed when ``verbose``.  Returns ``(model, history)``,
-    the model in eval mode.
-    """
-    if path.exists():
-        try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            model = build(**entry["model_kwargs"])
-            model.load_state_dict(entry["state_dict"])
-            history = history_type.from_dict(entry["history"])
-            model.eval()
-            if verbose:
-                print(loaded(history))
-            return model, history
-        except Exception as error:  # a corrupt or stale entry: retrain rather than crash
-            warnings.warn(f"cache entry {path} could not be loaded ({type(error).__name__}: "
-                          f"{error}); retraining")
-    model, history = train()
-    _atomic_save({"model_kwargs": model.config, "state_dict": model.state_dict(),
-                  "history": history.to_dict()}, path)
-    model.eval()
-    if verbose:
-        print(trained(history))
-    return model, history
+    return train_or_load("vae", config, BernoulliVAE, model_kwargs, History, train_now,
+                         verbose=verbose,
+                         loaded=lambda h: f"loaded a trained model from the cache: {h}",
+                         trained=lambda h: f"trained and cached: {h}")

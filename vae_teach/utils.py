@@ -15,10 +15,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
     Returns a ``torch.Generator`` seeded with the same value, for code that wants its own stream.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -43,7 +40,9 @@ def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
                  allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
     """Check that ``value`` is a floating-point, finite, non-empty torch tensor and return it."""
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}"
+                        + (" (a (model, history) pair? unpack cached_fit's result)"
+                           if isinstance(value, tuple) else ""))
     if not torch.is_floating_point(value):
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype} "
                         f"(convert with {name}.float())")
@@ -57,6 +56,66 @@ def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
     if finite and not torch.isfinite(value).all():
         n_bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+    return value
+
+
+MAX_ELEMENTS = 2 * 10**8     # ~800 MB of float32: larger requests are refused before allocating
+
+
+def as_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
+              allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
+    """``value`` as a float32 torch tensor, checked like ``check_tensor``.
+
+    Documented conversions: NumPy arrays, lists and tuples of numbers become tensors; float64,
+    float16 and bfloat16 tensors are cast to float32 (the dtype of the course's models, so
+    ``torch.from_numpy(a / 255)`` works); integer and boolean tensors too.  Anything else is a
+    TypeError naming ``name``.
+    """
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], torch.nn.Module):
+        raise TypeError(f"{name} is a (model, history) pair; pass data here (did you swap the "
+                        "arguments or forget to unpack cached_fit's result?)")
+    if isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name} must be data (a tensor), got the model {type(value).__name__}")
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, (str, bytes, dict)) or value is None:
+            raise TypeError(f"{name} must be a tensor (or a NumPy array), got "
+                            f"{type(value).__name__}")
+        try:
+            value = torch.as_tensor(np.asarray(value, dtype=np.float32))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a tensor or an array of numbers, got "
+                            f"{type(value).__name__} ({error})") from None
+    if value.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.dtype != torch.float32:
+        value = value.float()
+    return check_tensor(name, value, ndim=ndim, allow_empty=allow_empty, finite=finite)
+
+
+def check_size(name: str, value, *, per_item: int = 1, limit: int = MAX_ELEMENTS) -> int:
+    """A positive int whose allocation (``value * per_item`` numbers) is below ``limit``."""
+    value = check_positive_int(name, value)
+    if value * max(int(per_item), 1) > limit:
+        raise ValueError(f"{name}={value} would need about {value * per_item * 4 / 2**30:.1f} GB "
+                         f"of memory; choose a smaller {name}")
+    return value
+
+
+def check_seed(seed) -> int:
+    """A seed: an int >= 0 (NumPy integers accepted)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int >= 0, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
+
+
+def check_probabilities(name: str, value: torch.Tensor) -> torch.Tensor:
+    """Finite values in [0, 1]."""
+    value = as_tensor(name, value, allow_empty=True)
+    if value.numel() and (value.min() < 0 or value.max() > 1):
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got values in "
+                         f"[{float(value.min()):.3g}, {float(value.max()):.3g}]")
     return value
 
 

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae_teach import train as train_module
+from vae_teach.tools.budget import fit_for_seconds
 from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
 from vae_teach.objectives import iwae_bound
@@ -257,8 +258,8 @@ def train_default(x_grey: torch.Tensor, x_binary: torch.Tensor, max_seconds: flo
     overrides.setdefault("epochs", None)
     torch.manual_seed(seed)
     model = BernoulliVAE()
-    history = train_module.fit(model, x_grey if dynamic in (True, "auto") else x_binary,
-                               max_seconds=max_seconds, seed=seed, progress=progress, **overrides)
+    history = fit_for_seconds(model, x_grey if dynamic in (True, "auto") else x_binary,
+                              max_seconds, seed=seed, progress=progress, **overrides)
     return model, history
 
 
@@ -319,7 +320,7 @@ def speed_race(x_binary: torch.Tensor, seconds: float, rounds: int, *, seed: int
         ref_rates.append(ref["images_per_s"])
         torch.manual_seed(seed + round_)
         model = BernoulliVAE(hidden_dim=400, latent_dim=20, n_hidden_layers=1, activation="relu")
-        history = train_module.fit(model, x_binary, epochs=None, max_seconds=seconds,
+        history = fit_for_seconds(model, x_binary, seconds, epochs=None,
                                    batch_size=128, lr=1e-3, lr_schedule="constant",
                                    dynamic_binarization=False, seed=seed + round_,
                                    progress=progress)
@@ -375,8 +376,8 @@ def ablation(budget: float, x_grey, x_binary, x_test, *, seed: int = 0, progress
                 model.encode = torch.compile(model.encode)
                 model.decode = torch.compile(model.decode)
             dynamic = fit_kwargs.get("dynamic_binarization", "auto")
-            history = train_module.fit(model, x_grey if dynamic in (True, "auto") else x_binary,
-                                       epochs=None, max_seconds=budget, seed=seed,
+            history = fit_for_seconds(model, x_grey if dynamic in (True, "auto") else x_binary,
+                                      budget, epochs=None, seed=seed,
                                        progress=progress, **fit_kwargs)
             row.update(status="ok", test_minus_elbo=test_minus_elbo(model, x_test),
                        images_per_s=history.images_per_second, images=history.images_seen)
