@@ -151,6 +151,30 @@ def test_average_rate_matches_torch_distributions():
     assert info.average_rate(mu, logvar) == pytest.approx(expected, rel=1e-9)
 
 
+def test_moment_matched_marginal_kl_is_the_kl_of_the_moment_matched_gaussian():
+    mu, logvar = random_encoder(n=500, d=3, seed=5)
+    mean = mu.double().mean(0)
+    cov = torch.cov(mu.double().T, correction=0) + torch.diag(logvar.double().exp().mean(0))
+    expected = td.kl_divergence(td.MultivariateNormal(mean, cov),
+                                td.MultivariateNormal(torch.zeros(3, dtype=torch.float64),
+                                                      torch.eye(3, dtype=torch.float64)))
+    assert info.moment_matched_marginal_kl(mu, logvar) == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_moment_matched_marginal_kl_bounds_the_marginal_kl_from_below():
+    # Codes in two tight clumps at +-2: q(z) is bimodal, far from N(0, 1); the bound is positive
+    # and below the (direct Monte Carlo) marginal KL.
+    g = torch.Generator().manual_seed(0)
+    mu = torch.cat([torch.full((300, 1), -2.0), torch.full((300, 1), 2.0)])
+    logvar = torch.full_like(mu, math.log(0.05))
+    bound = info.moment_matched_marginal_kl(mu, logvar)
+    direct = info.marginal_kl(mu, logvar, 8, generator=g)
+    assert 0.1 < bound < direct.value - 5 * direct.stderr
+    # Gaussian channel x ~ N(0, 1), q(z|x) = N(0.8 x, 0.36): q(z) = N(0, 1) = p(z), the bound ~ 0.
+    x = torch.randn(20000, 1, generator=g)
+    assert abs(info.moment_matched_marginal_kl(0.8 * x, torch.full_like(x, math.log(0.36)))) < 2e-3
+
+
 def test_total_correlation_of_a_correlated_gaussian_channel():
     # x ~ N(0, [[1, rho], [rho, 1]]), q(z|x) = N(x, s2 I): q(z) = N(0, C) with C = Sigma + s2 I.
     rho, s2, n = 0.8, 0.5, 2000
@@ -214,6 +238,9 @@ def test_encode_dataset_matches_the_model_in_any_batch_size():
     (lambda: info.rate_decomposition([[0.0]], torch.zeros(1, 1)), TypeError, "mu"),
     (lambda: info.average_rate(torch.zeros(0, 2), torch.zeros(0, 2)), ValueError, "mu"),
     (lambda: info.active_units(torch.zeros(1, 3)), ValueError, "mu"),
+    (lambda: info.moment_matched_marginal_kl(torch.zeros(1, 3), torch.zeros(1, 3)), ValueError, "mu"),
+    (lambda: info.moment_matched_marginal_kl(torch.zeros(4, 3), torch.zeros(4, 2)), ValueError,
+     "logvar"),
     (lambda: info.active_units(torch.zeros(4, 3), threshold=-1.0), ValueError, "threshold"),
     (lambda: info.gaussian_channel_information(1.0, 0.0), ValueError, "noise_variance"),
     (lambda: info.gaussian_channel_information(1.0, 1.0, gain="2"), TypeError, "gain"),

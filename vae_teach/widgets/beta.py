@@ -239,8 +239,7 @@ def beta_explorer(views: BetaViews, *, beta=None) -> CourseWidget:
     sc_title = ax_sc.set_title("", fontsize=11)
     for digit in range(10):
         ax_sc.scatter([], [], s=30, color=plots.label_colors(10)[digit], label=str(digit))
-    ax_sc.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-                 fontsize=9, title_fontsize=10)
+    ax_sc.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     suptitle = fig.suptitle("", fontsize=13, fontweight="bold")
     to_png = _blit_renderer(fig, [image, scatter, sc_title, suptitle])
 
