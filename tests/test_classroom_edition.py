@@ -99,13 +99,13 @@ def test_make_edition_refuses_to_overwrite_and_names_the_argument(tmp_path):
 def test_command_line_writes_the_student_edition(tmp_path):
     done = subprocess.run([sys.executable, "-m", "vae_teach.tools.classroom", "student-edition",
                            str(tmp_path / "class")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     assert "08_kl_versus_sse.ipynb: 4 solution block(s) removed" in done.stdout
     assert len(list((tmp_path / "class" / "notebooks").glob("*.ipynb"))) == 11
     again = subprocess.run([sys.executable, "-m", "vae_teach.tools.classroom", "student-edition",
                             str(tmp_path / "class")], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
+                           timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr
 
 
