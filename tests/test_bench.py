@@ -302,6 +302,9 @@ def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypa
     assert part["n_failed"] == 1
     assert part["total_cold_s"] == pytest.approx(ok["cold"]["wall_s"] + fails["cold"]["wall_s"])
     assert part["max_peak_rss_mb"] == max(ok["cold"]["peak_rss_mb"], fails["cold"]["peak_rss_mb"])
+    assert [c["cell"] for c in ok["cold"]["cells"]] == [0]          # per-cell memory is kept
+    partial = json.loads((tmp_path / "b.partial.json").read_text())  # saved after each notebook
+    assert [r["notebook"] for r in partial["notebooks_so_far"]] == ["01_ok.ipynb", "02_fails.ipynb"]
     # two kernels kept open one after the other (a failing notebook's too), then shut down
     steps = results["open_kernels"]["steps"]
     assert [list(step["kernels"]) for step in steps] == [["01_ok.ipynb"],

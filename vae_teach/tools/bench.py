@@ -440,7 +440,10 @@ def _notebook_run_row(result) -> dict:
             "peak_rss_mb": None if result.peak_rss_bytes is None else result.peak_rss_bytes / MB,
             "end_rss_mb": result.cells[-1].end_rss_bytes / MB if result.cells else None,
             "images": result.n_images, "heaviest_cell": heaviest.cell if heaviest else None,
-            "error": "; ".join(map(str, result.errors))[:300] or None}
+            "error": "; ".join(map(str, result.errors))[:300] or None,
+            "cells": [{"cell": c.cell, "seconds": round(c.seconds, 2),
+                       "peak_rss_mb": round(c.peak_rss_bytes / MB, 1),
+                       "end_rss_mb": round(c.end_rss_bytes / MB, 1)} for c in result.cells]}
 
 
 def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True) -> dict:
@@ -459,12 +462,16 @@ def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True) -> 
     return row
 
 
-def run_notebooks(paths, *, timeout: float = 600.0, warm: bool = True, log=print) -> dict:
-    """Part (d): every notebook cold and warm (``bench_notebook``), with totals."""
+def run_notebooks(paths, *, timeout: float = 600.0, warm: bool = True, log=print,
+                  after_each=None) -> dict:
+    """Part (d): every notebook cold and warm (``bench_notebook``), with totals;
+    ``after_each(rows)`` is called after each notebook (e.g. to save what is done so far)."""
     rows = []
     for path in paths:
         row = bench_notebook(path, timeout=timeout, warm=warm)
         rows.append(row)
+        if after_each is not None:
+            after_each(rows)
         cold, warm_run = row["cold"], row.get("warm")
         log(f"  {row['notebook']:<40s} {cold['status']:<6s} cold {cold['wall_s']:6.1f} s "
             f"peak {cold['peak_rss_mb'] or 0:6.0f} MB"
@@ -998,7 +1005,15 @@ def _run_notebook_part(args, results: dict) -> None:
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"--notebooks/--chapters/--open-kernels: {error}") from None
     _log("(d) notebooks: fresh kernel, empty model cache (cold), then the filled cache (warm)")
-    results["notebooks"] = run_notebooks(paths, warm=not args.no_warm, log=_log)
+    partial = Path(args.out).with_suffix(".partial.json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(rows):   # a long run interrupted still leaves its numbers
+        partial.write_text(json.dumps({**results, "notebooks_so_far": rows}, indent=2,
+                                      default=str))
+
+    results["notebooks"] = run_notebooks(paths, warm=not args.no_warm, log=_log,
+                                         after_each=save)
     part = results["notebooks"]
     _log(f"  total cold {part['total_cold_s']:.1f} s, warm {part['total_warm_s']:.1f} s, "
          f"highest peak {part['max_peak_rss_mb']:.0f} MB, {part['n_failed']} failed")
