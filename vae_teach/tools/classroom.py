@@ -8,6 +8,7 @@ A teacher who wants students to try first hands out the student edition::
     python -m vae_teach.tools.classroom student-edition OUT_DIR     # solutions removed
     python -m vae_teach.tools.classroom teacher-edition OUT_DIR     # everything, for the teacher
     python -m vae_teach.tools.classroom link HUB_URL REPO_URL       # the students' nbgitpuller link
+    python -m vae_teach.tools.classroom presenter SITE_DIR OUT_DIR  # check the projected view
 
 Both read the chapters from ``notebooks/`` (run from the repository's root, or pass
 ``--notebooks DIR``) and write ``OUT_DIR/notebooks/*.ipynb`` with outputs cleared.  In the
@@ -127,6 +128,64 @@ def nbgitpuller_link(hub_url: str, repo_url: str, *, branch: str = "main",
     return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"
 
 
+PROJECTOR = (1280, 720)   # the most common classroom projector resolution (device pixels)
+PRESENTER_ZOOM = 2.0      # browser zoom for the back of the room (Ctrl + five times in Chromium: 200 %)
+MIN_TEXT_PX = 26          # body text at least this many projector pixels high
+
+
+def presenter_check(site_dir, out_dir, *, pages=None, zoom: float = PRESENTER_ZOOM,
+                    chromium: str = "/usr/bin/chromium", anchors=("", "#Exercises")) -> list[dict]:
+    """Open reading-edition pages as a projector shows them and check they are readable.
+
+    Each page of ``site_dir`` (default: every chapter page, ``NN_*.html``) is opened in headless
+    Chromium at the projector's size with the browser zoomed by ``zoom`` (a CSS viewport of
+    1280/zoom x 720/zoom pixels drawn at ``zoom`` device pixels each: exactly what Ctrl-+
+    does).  It checks that the body text is at least ``MIN_TEXT_PX`` projector pixels high and
+    that the page needs no sideways scrolling, and writes one PNG per page and anchor into
+    ``out_dir``.  Returns one record per screenshot; raises AssertionError naming the page when
+    a check fails."""
+    from playwright.sync_api import sync_playwright
+    site_dir, out_dir = Path(site_dir), Path(out_dir)
+    pages = sorted(site_dir.glob("[0-9][0-9]_*.html")) if pages is None else [site_dir / p for p in pages]
+    if not pages:
+        raise ValueError(f"site_dir={str(site_dir)!r} holds no chapter page (NN_name.html); "
+                         "build it with python -m vae_teach.html --out DIR")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width, height = round(PROJECTOR[0] / zoom), round(PROJECTOR[1] / zoom)
+    records = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height},
+                                    device_scale_factor=zoom)
+            for path in pages:
+                for anchor in anchors:
+                    page.goto(path.resolve().as_uri() + anchor)
+                    page.wait_for_load_state("load")
+                    page.wait_for_timeout(300)
+                    found = page.evaluate("""() => {
+                        const p = document.querySelector('main p, .jp-RenderedMarkdown p, p');
+                        const size = p ? parseFloat(getComputedStyle(p).fontSize) : 0;
+                        const el = document.scrollingElement;
+                        return {css_px: size, overflow: el.scrollWidth - el.clientWidth};
+                    }""")
+                    name = path.stem + (anchor.replace("#", "-") if anchor else "") + ".png"
+                    page.screenshot(path=str(out_dir / name))
+                    record = {"page": path.name, "anchor": anchor, "screenshot": name,
+                              "text_px": found["css_px"] * zoom,
+                              "sideways_px": found["overflow"]}
+                    records.append(record)
+                    assert record["text_px"] >= MIN_TEXT_PX, (
+                        f"{path.name}{anchor}: body text {record['text_px']:.0f} projector px "
+                        f"high (< {MIN_TEXT_PX})")
+                    assert record["sideways_px"] <= 1, (
+                        f"{path.name}{anchor}: the page scrolls {record['sideways_px']} px sideways")
+        finally:
+            browser.close()
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.classroom",
                                      description=__doc__.split("\n\n")[0])
@@ -148,7 +207,19 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--open", dest="open_path", default="notebooks/00_start_here.ipynb",
                       help="file to open after the pull (relative to the repository)")
     link.add_argument("--app", choices=("lab", "notebook"), default="lab")
+    presenter = sub.add_parser("presenter", help="check the reading edition as a projector "
+                                                 "shows it; screenshots into OUT_DIR")
+    presenter.add_argument("site_dir", type=Path, help="a reading edition (python -m vae_teach.html)")
+    presenter.add_argument("out_dir", type=Path)
+    presenter.add_argument("--zoom", type=float, default=PRESENTER_ZOOM)
+    presenter.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
+    if args.command == "presenter":
+        for r in presenter_check(args.site_dir, args.out_dir, zoom=args.zoom,
+                                 chromium=args.chromium):
+            print(f"{r['page']}{r['anchor']}: text {r['text_px']:.0f} px on the projector, "
+                  f"sideways scroll {r['sideways_px']} px -> {r['screenshot']}")
+        return 0
     if args.command == "link":
         try:
             print(nbgitpuller_link(args.hub_url, args.repo_url, branch=args.branch,
