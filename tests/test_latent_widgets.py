@@ -1,4 +1,5 @@
-"""The latent-space machinery and widgets of notebook 07 (``vae_teach.widgets.latent``).
+"""The latent-space machinery (``vae_teach.latent``) and widgets (``vae_teach.widgets.latent``)
+of notebook 07.
 
 Models here are untrained (seeded) BernoulliVAEs: the tests check that the pictures show the
 model's numbers, not that the model is good.
@@ -17,10 +18,10 @@ from PIL import Image
 
 from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
-from vae_teach.widgets.latent import (EllipseParams, decode_probs, decoded_manifold,
-                                      decoder_explorer, encode_dataset, gaussian_grid,
-                                      interpolate, latent_explorer, plot_decoded_manifold,
-                                      plot_vae_pipeline, posterior_ellipse)
+from vae_teach.latent import (EllipseParams, decode_probs, decoded_manifold, encode_dataset,
+                              gaussian_grid, interpolate, plot_decoded_manifold, plot_vae_pipeline,
+                              posterior_ellipse)
+from vae_teach.widgets.latent import decoder_explorer, latent_explorer
 
 
 @pytest.fixture(scope="module")
