@@ -161,7 +161,7 @@ def plot_vae_pipeline(model, x: torch.Tensor, *, generator: torch.Generator | No
     ax_q.set_xlabel("latent coordinate")
     ax_q.set_ylabel("z")
     ax_q.set_xticks(index if k <= 16 else index[::max(1, k // 8)])
-    ax_q.legend(fontsize=11, loc="lower right", ncol=1, frameon=True)
+    ax_q.legend(fontsize=11, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     ax_q.set_title("encoder $q_\\phi(z|x)$")
     ax_p.imshow(probs.reshape(IMAGE_SHAPE).numpy(), cmap="gray_r", vmin=0, vmax=1)
     ax_p.set_title("decoder: $p_\\theta(x_j{=}1|z)$")
