@@ -147,7 +147,7 @@ def test_estimators_reject_bad_input():
     with pytest.raises(ValueError, match="n_samples"):
         gradient_samples(cosine_sum, mu, sigma, 0)
     with pytest.raises(TypeError, match="mu"):
-        gradient_samples(cosine_sum, [0.0, 0.0], sigma, 5)
+        gradient_samples(cosine_sum, "0, 0", sigma, 5)         # lists and arrays are converted
     with pytest.raises(ValueError, match="n_repeats"):
         estimator_variance(cosine_sum, mu, sigma, 5, n_repeats=1)
     with pytest.raises(ValueError, match="estimators"):

@@ -373,6 +373,8 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
     folders = cache_dirs()
     expected = _expected_shapes(build, model_kwargs)
 
+    warned = set()
+
     def find():
         for folder in folders:
             path = folder / name
@@ -381,8 +383,10 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
             except Exception as error:  # noqa: BLE001 - any unreadable entry means: train
                 reason = str(error) if isinstance(error, CacheError) else \
                     f"could not be read ({type(error).__name__}: {error})"
-                warnings.warn(f"cache entry {path} {reason}; training the model again",
-                              stacklevel=4)
+                if path not in warned:          # once, though the entry is looked at twice
+                    warnings.warn(f"cache entry {path} {reason}; training the model again",
+                                  stacklevel=4)
+                    warned.add(path)
                 continue
             if result is not None:
                 if verbose:

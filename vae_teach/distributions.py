@@ -10,9 +10,37 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .utils import check_positive_float, check_same_shape, check_tensor
+from .utils import as_tensor, check_positive_float, check_positive_int, check_same_shape
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def _checked(name: str, value, ndim=None) -> torch.Tensor:
+    """A finite, non-empty floating tensor (float64 kept; arrays, lists, half precision converted)."""
+    return as_tensor(name, value, ndim=ndim, keep_float64=True)
+
+
+def _indices(outcomes) -> torch.Tensor:
+    """Category indices as an integer tensor (lists, NumPy integer arrays accepted)."""
+    if not isinstance(outcomes, torch.Tensor):
+        try:
+            outcomes = torch.as_tensor(outcomes)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError("outcomes must be an integer tensor of category indices, got "
+                            f"{type(outcomes).__name__}") from None
+    if torch.is_floating_point(outcomes) or outcomes.is_complex() or outcomes.dtype == torch.bool:
+        raise TypeError("outcomes must be an integer tensor of category indices, got dtype "
+                        f"{outcomes.dtype} (convert with outcomes.long() if they are whole numbers)")
+    return outcomes
+
+
+def _finite(what: str, result: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``result``, or a ValueError if it overflowed (a log-variance too large for its dtype)."""
+    if not torch.isfinite(result).all():
+        raise ValueError(f"{what} overflowed: logvar reaches {float(logvar.max()):.3g} and "
+                         f"exp(logvar) is not representable in {logvar.dtype}; use smaller "
+                         "log-variances (or float64)")
+    return result
 
 
 def _per_example_sum(values: torch.Tensor) -> torch.Tensor:
@@ -29,8 +57,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     takes the log of 0: it is exact and finite for every finite logit (try |l| = 100).
     ``x`` may hold grey levels in [0, 1] too (then it is the negative binary cross-entropy).
     """
-    check_tensor("logits", logits)
-    check_tensor("x", x)
+    logits, x = _checked("logits", logits), _checked("x", x)
     check_same_shape("logits", logits, "x", x)
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
@@ -42,8 +69,16 @@ def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torc
     """The textbook formula ``sum x log p + (1 - x) log(1 - p)`` evaluated literally.
 
     Kept only to *show* its failure (notebook 06): it returns -inf or NaN once p rounds to 0 or
-    1, which happens for |logit| > ~17 in float32.  Never train with it.
+    1, which happens for |logit| > ~17 in float32.  Never train with it.  ``probs`` and ``x``
+    must lie in [0, 1] (the failure shown is rounding, not a bad argument).
     """
+    probs = _checked("probs", probs)
+    x = _checked("x", x)
+    check_same_shape("probs", probs, "x", x)
+    for name, value in (("probs", probs), ("x", x)):
+        if value.min() < 0 or value.max() > 1:
+            raise ValueError(f"{name} must lie in [0, 1]; got values in "
+                             f"[{float(value.min()):.3g}, {float(value.max()):.3g}]")
     return _per_example_sum(x * torch.log(probs) + (1 - x) * torch.log(1 - probs))
 
 
@@ -54,10 +89,9 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Closed form: 0.5 * sum( mu^2 + sigma^2 - log sigma^2 - 1 ).
     """
-    check_tensor("mu", mu)
-    check_tensor("logvar", logvar)
+    mu, logvar = _checked("mu", mu), _checked("logvar", logvar)
     check_same_shape("mu", mu, "logvar", logvar)
-    return gaussian_kl_unchecked(mu, logvar)
+    return _finite("gaussian_kl", gaussian_kl_unchecked(mu, logvar), logvar)
 
 
 def gaussian_kl_unchecked(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -66,17 +100,42 @@ def gaussian_kl_unchecked(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over the last dimension (broadcasting allowed)."""
+    """log N(z; mu, diag exp(logvar)) summed over the last dimension.  ``z``, ``mu`` and
+    ``logvar`` must have the same last dimension; the others broadcast (e.g. z [k, N, d] against
+    mu [N, d])."""
+    z, mu, logvar = _checked("z", z), _checked("mu", mu), _checked("logvar", logvar)
+    if not z.shape[-1:] == mu.shape[-1:] == logvar.shape[-1:]:
+        raise ValueError("z, mu and logvar must have the same last dimension, got shapes "
+                         f"{tuple(z.shape)}, {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    try:
+        torch.broadcast_shapes(z.shape, mu.shape, logvar.shape)
+    except RuntimeError:
+        raise ValueError(f"z, mu and logvar cannot be broadcast together: shapes {tuple(z.shape)}, "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}") from None
+    return _gaussian_log_prob(z, mu, logvar)
+
+
+def _gaussian_log_prob(z, mu, logvar):
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) summed over the last dimension."""
+    z = _checked("z", z)
     return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
 
 
 def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log( mean_i exp(values_i) ) along ``dim``, computed stably (max subtracted first)."""
+    """log( mean_i exp(values_i) ) along ``dim``, computed stably (max subtracted first).
+
+    ``values`` may hold -inf (a weight of 0), not NaN or +inf; lists and arrays are converted.
+    """
+    values = as_tensor("values", values, keep_float64=True, finite=False)
+    if torch.isnan(values).any() or (values == math.inf).any():
+        raise ValueError("values must not contain NaN or +inf (-inf, a weight of 0, is allowed)")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -values.dim() <= dim < values.dim():
+        raise ValueError(f"dim must be an int in [{-values.dim()}, {values.dim() - 1}] for values "
+                         f"of shape {tuple(values.shape)}, got {dim!r}")
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
@@ -88,17 +147,18 @@ def softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     Subtracting max(l) first changes nothing mathematically (softmax is shift-invariant) and
     keeps exp() from overflowing.
     """
-    check_tensor("logits", logits)
+    logits = _checked("logits", logits)
     temperature = check_positive_float("temperature", temperature)
-    scaled = logits / temperature
-    scaled = scaled - scaled.max(dim=-1, keepdim=True).values
+    # shift first, then divide: the largest logit becomes exactly 0, whatever the temperature,
+    # so a tiny temperature gives the one-hot limit instead of inf - inf = NaN
+    scaled = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     weights = scaled.exp()
     return weights / weights.sum(dim=-1, keepdim=True)
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """log p_i = l_i - logsumexp(l) along the last dimension."""
-    check_tensor("logits", logits)
+    logits = _checked("logits", logits)
     return logits - torch.logsumexp(logits, dim=-1, keepdim=True)
 
 
@@ -107,10 +167,11 @@ def categorical_log_prob(logits: torch.Tensor, outcomes: torch.Tensor) -> torch.
 
     ``logits`` is [k] or [N, k]; ``outcomes`` is an integer tensor of shape [N] (or scalar).
     """
-    check_tensor("logits", logits, ndim=(1, 2))
-    if not isinstance(outcomes, torch.Tensor) or torch.is_floating_point(outcomes) \
-            or outcomes.dtype == torch.bool:
-        raise TypeError("outcomes must be an integer tensor of category indices")
+    logits = _checked("logits", logits, ndim=(1, 2))
+    outcomes = _indices(outcomes)
+    if outcomes.dim() > 1:
+        raise ValueError(f"outcomes must be [N] (or a scalar), got shape {tuple(outcomes.shape)}"
+                         " (an [N, 1] column? use outcomes.squeeze(1))")
     k = logits.shape[-1]
     if outcomes.numel() and (outcomes.min() < 0 or outcomes.max() >= k):
         raise ValueError(f"outcomes must lie in 0..{k - 1} for {k} categories; got values in "
@@ -129,12 +190,16 @@ def categorical_mle(outcomes: torch.Tensor, k: int) -> torch.Tensor:
 
     (Derived in notebook 04 with a Lagrange multiplier: p_i = n_i / n.)
     """
-    if not isinstance(outcomes, torch.Tensor) or torch.is_floating_point(outcomes):
-        raise TypeError("outcomes must be an integer tensor of category indices")
+    outcomes = _indices(outcomes)
     if outcomes.numel() == 0:
         raise ValueError("outcomes is empty; maximum likelihood needs at least one sample")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    try:
+        k = check_positive_int("k", k)
+    except TypeError as error:
+        raise ValueError(f"k must be a positive int, got {k!r}") from error
+    if k > 10**8:
+        raise ValueError(f"k={k} categories would need {k * 8 / 2**30:.1f} GB of counts; "
+                         "choose a smaller k")
     if outcomes.min() < 0 or outcomes.max() >= k:
         raise ValueError(f"outcomes must lie in 0..{k - 1}")
     counts = torch.bincount(outcomes.reshape(-1).long(), minlength=k).to(torch.float64)
@@ -142,6 +207,15 @@ def categorical_mle(outcomes: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy -sum p log p (nats) along the last dimension, with 0 log 0 = 0."""
-    check_tensor("probs", probs)
+    """Shannon entropy -sum p log p (nats) along the last dimension, with 0 log 0 = 0.
+    ``probs`` must be a distribution: entries in [0, 1] summing to 1 (within 1e-3)."""
+    probs = _checked("probs", probs)
+    if probs.min() < 0 or probs.max() > 1:
+        raise ValueError("probs must lie in [0, 1]; got values in "
+                         f"[{float(probs.min()):.3g}, {float(probs.max()):.3g}]")
+    totals = probs.sum(dim=-1)
+    if ((totals - 1).abs() > 1e-3).any():
+        raise ValueError("probs must sum to 1 along the last dimension; got sums in "
+                         f"[{float(totals.min()):.4g}, {float(totals.max()):.4g}] "
+                         "(normalize with probs / probs.sum(-1, keepdim=True))")
     return -(torch.special.xlogy(probs, probs)).sum(dim=-1)

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from .utils import check_choice, check_positive_int, check_tensor
+from .utils import as_tensor, check_choice, check_positive_int, check_size
 
 ESTIMATORS = ("reparameterization", "score function", "score function + baseline")
 
@@ -83,8 +83,8 @@ class Quadratic:
 
 
 def _check_mu_sigma(mu, sigma) -> tuple[torch.Tensor, torch.Tensor]:
-    check_tensor("mu", mu, ndim=1)
-    check_tensor("sigma", sigma, ndim=1)
+    mu = as_tensor("mu", mu, ndim=1, keep_float64=True)
+    sigma = as_tensor("sigma", sigma, ndim=1, keep_float64=True)
     if mu.shape != sigma.shape:
         raise ValueError(f"mu and sigma must have the same shape, got {tuple(mu.shape)} and "
                          f"{tuple(sigma.shape)}")
@@ -105,7 +105,7 @@ def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor
     if not callable(f):
         raise TypeError(f"f must be a function of z [S, D] -> [S], got {type(f).__name__}")
     mu, sigma = _check_mu_sigma(mu, sigma)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_size("n_samples", n_samples, per_item=8 * mu.shape[0])
     check_choice("estimator", estimator, ESTIMATORS)
     eps = torch.randn((n_samples, mu.shape[0]), generator=generator, dtype=torch.float64)
     # one copy of (mu, sigma) per draw, so autograd returns per-draw gradients
@@ -134,10 +134,11 @@ def gradient_estimate(f, mu, sigma, n_samples: int, estimator: str = "reparamete
 
 def estimator_variance(f, mu, sigma, n_samples: int, estimator: str = "reparameterization", *,
                        n_repeats: int = 500, generator: torch.Generator | None = None,
-                       max_elements: int = 2 ** 22) -> EstimatorStats:
+                       max_elements: int = 2 ** 18) -> EstimatorStats:
     """Mean and variance over ``n_repeats`` independent S-sample estimates (S = ``n_samples``).
 
-    Draws are made in chunks of at most ``max_elements`` numbers, so large S * D stays cheap.
+    Draws are made in chunks of at most ``max_elements`` numbers (2 MB of float64 per tensor),
+    so large S * D stays cheap in time and in memory.
     """
     n_samples = check_positive_int("n_samples", n_samples)
     n_repeats = check_positive_int("n_repeats", n_repeats, minimum=2)

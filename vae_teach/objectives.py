@@ -66,10 +66,13 @@ def check_vae(model) -> None:
 
 
 def _check_model_input(model, x) -> torch.Tensor:
-    """Check ``model`` and return ``x`` as float32 [N, input_dim] (arrays and other float dtypes
-    converted), with Bernoulli targets in [0, 1] for a Bernoulli model."""
+    """Check ``model`` and return ``x`` as [N, input_dim] in the model's dtype (arrays and other
+    float dtypes converted), with Bernoulli targets in [0, 1] for a Bernoulli model."""
     check_vae(model)
-    x = as_tensor("x", x, ndim=2)
+    x = as_tensor("x", x, ndim=2, keep_float64=True)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if dtype is not None and x.dtype != dtype:
+        x = x.to(dtype)                          # the model's precision (float32 for the course's)
     input_dim = getattr(model, "input_dim", x.shape[1])
     if x.shape[1] != input_dim:
         raise ValueError(f"x must have {input_dim} columns (the model's input_dim), got {x.shape[1]}")

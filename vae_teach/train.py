@@ -196,6 +196,7 @@ def record_test(history: History, test: tuple[float, float, float]) -> None:
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, beta: float = 1.0, batch_size: int = 2000) -> tuple[float, float, float]:
     """Mean (-ELBO, D, R) of ``model`` on ``x``, one z sample per image, in nats."""
+    x = _check_model_input(model, x)
     was_training = model.training
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64)
@@ -232,6 +233,13 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
         raise TypeError(f"cached_fit got unknown argument(s) {', '.join(sorted(unknown))}; it takes "
                         "x_train, model_kwargs, x_test, seed, progress, verbose and fit's arguments")
     BernoulliVAE.check_kwargs(**model_kwargs)
+    if x_train.min() < 0 or x_train.max() > 1:
+        raise ValueError("x_train must hold pixels in [0, 1]; got values in "
+                         f"[{float(x_train.min()):.3g}, {float(x_train.max()):.3g}] "
+                         "(raw 0-255 pixels? divide by 255)")
+    options = with_defaults(fit, fit_kwargs)
+    check_training_options(*(options[name] for name in (
+        "epochs", "batch_size", "lr", "beta", "lr_schedule", "dynamic_binarization")))
     # The key holds every argument's value, the defaults included: a changed default (a new
     # course recipe) then trains anew instead of loading a model trained the old way.
     config = cache_config(with_defaults(BernoulliVAE.__init__, model_kwargs),

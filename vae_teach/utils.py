@@ -63,13 +63,15 @@ MAX_ELEMENTS = 2 * 10**8     # ~800 MB of float32: larger requests are refused b
 
 
 def as_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
-              allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
-    """``value`` as a float32 torch tensor, checked like ``check_tensor``.
+              allow_empty: bool = False, finite: bool = True,
+              keep_float64: bool = False) -> torch.Tensor:
+    """``value`` as a floating torch tensor, checked like ``check_tensor``.
 
-    Documented conversions: NumPy arrays, lists and tuples of numbers become tensors; float64,
-    float16 and bfloat16 tensors are cast to float32 (the dtype of the course's models, so
-    ``torch.from_numpy(a / 255)`` works); integer and boolean tensors too.  Anything else is a
-    TypeError naming ``name``.
+    Documented conversions: NumPy arrays, lists and tuples of numbers become float32 tensors
+    (float64 arrays stay float64 with ``keep_float64``); float16 and bfloat16 tensors are cast to
+    float32, and so are float64 ones unless ``keep_float64`` (the course's models are float32, so
+    ``torch.from_numpy(a / 255)`` works).  Integer and boolean tensors are a TypeError saying
+    how to convert (they are usually labels or indices passed by mistake).
     """
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], torch.nn.Module):
         raise TypeError(f"{name} is a (model, history) pair; pass data here (did you swap the "
@@ -81,13 +83,16 @@ def as_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
             raise TypeError(f"{name} must be a tensor (or a NumPy array), got "
                             f"{type(value).__name__}")
         try:
-            value = torch.as_tensor(np.asarray(value, dtype=np.float32))
+            array = np.asarray(value)
+            wide = keep_float64 and array.dtype == np.float64
+            value = torch.as_tensor(array.astype(np.float64 if wide else np.float32))
         except (TypeError, ValueError) as error:
             raise TypeError(f"{name} must be a tensor or an array of numbers, got "
                             f"{type(value).__name__} ({error})") from None
     if value.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    if value.dtype != torch.float32:
+    if value.is_floating_point() and value.dtype != torch.float32 and \
+            not (keep_float64 and value.dtype == torch.float64):
         value = value.float()
     return check_tensor(name, value, ndim=ndim, allow_empty=allow_empty, finite=finite)
 

@@ -22,6 +22,37 @@ from matplotlib.figure import Figure
 RenderResult = "bytes | tuple[bytes, str]"
 
 
+_INT_CONTROLS = (widgets.IntSlider, widgets.IntText, widgets.BoundedIntText, widgets.IntRangeSlider)
+_NUMBER_CONTROLS = (widgets.FloatSlider, widgets.FloatLogSlider, widgets.FloatText,
+                    widgets.BoundedFloatText)
+
+
+def _checked_value(name: str, control, value):
+    """``value`` for ``control``, or a clear error: a number (finite; whole for an integer
+    control, where 3.0 is accepted as 3) for a numeric control, one of the options for a menu.
+    Numbers outside a slider's range are clamped to it by ipywidgets, as when dragging."""
+    if isinstance(control, _INT_CONTROLS + _NUMBER_CONTROLS) and \
+            not isinstance(control, widgets.IntRangeSlider):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and \
+                not hasattr(value, "__float__") or isinstance(value, str):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        if isinstance(control, _INT_CONTROLS):
+            if not number.is_integer():
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            return int(number)
+        return number
+    options = getattr(control, "_options_values", None)
+    if options is not None and value not in options:
+        raise ValueError(f"{name} must be one of {list(options)!r}, got {value!r}")
+    if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)) and \
+            not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def new_figure(figsize=(6, 3.5), dpi: int = 90) -> Figure:
     """A matplotlib Figure that lives outside pyplot (never shown twice, never leaked) with a
     fixed layout, so redrawing it for a widget is cheap."""
@@ -95,8 +126,10 @@ class CourseWidget:
         if unknown:
             raise ValueError(f"unknown control(s) {sorted(unknown)}; this widget has "
                              f"{sorted(self.controls)}")
+        checked = {name: _checked_value(name, self.controls[name], value)
+                   for name, value in values.items()}
         with self.box.hold_sync():
-            for name, value in values.items():
+            for name, value in checked.items():
                 self.controls[name].value = value
         return self
 
