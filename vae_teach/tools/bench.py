@@ -743,14 +743,9 @@ def format_open_kernels(part: dict) -> list[str]:
     return lines
 
 
-def format_report(results: dict) -> str:
-    """The results as Markdown tables (what the README's "Performance" section shows)."""
+def format_training_tables(results: dict) -> list[str]:
+    """Parts (a), (b), (c) as Markdown lines (empty if they were not run)."""
     lines = []
-    m = results["machine"]
-    lines.append(f"Machine: {m['cpu_model']}, {m['nproc']} usable cores, torch {m['torch']}, "
-                 f"{results.get('threads', m['torch_threads'])} torch threads; load average at "
-                 f"start {results.get('load_start')}, at end {results.get('load_end')}; "
-                 f"budgets and speeds in {results.get('clock', 'wall time')}.")
     if "recipes" in results:
         lines += ["", "| budget | reference -ELBO | default -ELBO | gain | reference img/s | "
                   "default img/s | default epochs |", "|---|---|---|---|---|---|---|"]
@@ -786,6 +781,17 @@ def format_report(results: dict) -> str:
                   f"{i['n_images']} test images: -IWAE {i['minus_iwae_nats']:.2f} nats "
                   f"(test -ELBO {i.get('minus_elbo_nats', float('nan')):.2f}), "
                   f"{i['seconds']:.1f} s wall, {i['cpu_seconds']:.1f} s CPU."]
+    return lines
+
+
+def format_report(results: dict) -> str:
+    """The results as Markdown tables (what docs/benchmark.md shows)."""
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu_model']}, {m['nproc']} usable cores, torch {m['torch']}, "
+             f"{results.get('threads', m['torch_threads'])} torch threads; load average at "
+             f"start {results.get('load_start')}, at end {results.get('load_end')}; "
+             f"budgets and speeds in {results.get('clock', 'wall time')}."]
+    lines += format_training_tables(results)
     if "notebooks" in results:
         lines += ["", *format_notebook_table(results["notebooks"])]
     if "open_kernels" in results:
