@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .information import encode_dataset   # the course's one batched encoder
 from .utils import check_positive_float, check_positive_int, check_tensor
 
 # ------------------------------------------------------------------------------- input helpers
@@ -345,13 +346,7 @@ def summarize(results, by=("classifier", "n_labels")):
 def encoder_means(model, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """mu_phi(x), the mean of q_phi(z|x), for every row of ``x``: the VAE's representation of an
     image, used as features by a classifier (notebooks 01 and 09).  No labels are involved."""
-    x = check_tensor("x", x, ndim=2)
-    batch_size = check_positive_int("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
-    means = torch.cat([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return means
+    return encode_dataset(model, x, batch_size=batch_size)[0]
 
 
 # ==================================================================== notebook 09: linear SVMs
@@ -445,9 +440,10 @@ def margin_report(w, b, x, y, tol: float = 1e-3) -> dict:
     """What the SVM's solution looks like on (x, y) (notebook 09):
 
     * ``geometric_margin`` = 1/|w|: the distance from the hyperplane f(x) = 0 to f(x) = +-1;
-    * ``radius`` R = max_i |x_i - mean(x)|, and ``margin_over_radius`` = margin / R, a margin
-      that does not change when the features are rescaled (compare feature spaces with it;
-      NaN for a single point, whose radius is 0);
+    * ``radius`` = max_i |x_i - mean(x)|, and ``margin_over_radius`` = margin / radius, which
+      does not change when all features are rescaled together (NaN for a single point).  It is
+      NOT a fair way to compare two feature spaces: one outlying point sets the largest
+      distance (with per-pixel standardization, an image with a rare pixel);
     * ``support_vectors``: points with y f(x) <= 1 + tol (on or inside the margin);
     * ``margin_violations``: y f(x) < 1 - tol (inside the margin or misclassified);
     * ``training_errors``: y f(x) <= 0 (on the boundary counts as an error);  ``train_accuracy``.
