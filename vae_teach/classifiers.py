@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .information import encode_dataset   # the course's one batched encoder
+from .information import encode_dataset  # the course's one batched encoder
 from .utils import check_positive_float, check_positive_int, check_tensor
 
 # ------------------------------------------------------------------------------- input helpers
