@@ -1,10 +1,7 @@
-"""Small shared helpers: seeding, input checks, timing.  Used by every notebook (00 onwards)."""
+"""Small shared helpers: seeding and input checks.  Used by every notebook (00 onwards)."""
 from __future__ import annotations
 
-import os
 import random
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -19,7 +16,6 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     return torch.Generator().manual_seed(int(seed))
 
 
@@ -151,18 +147,3 @@ def check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; "
                          f"got {value!r}")
-
-
-@contextmanager
-def timer():
-    """``with timer() as t: ...`` then ``t()`` gives the elapsed seconds."""
-    start = time.perf_counter()
-    end = None
-
-    def elapsed() -> float:
-        return (end if end is not None else time.perf_counter()) - start
-
-    try:
-        yield elapsed
-    finally:
-        end = time.perf_counter()
