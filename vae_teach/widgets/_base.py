@@ -19,9 +19,6 @@ import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-RenderResult = "bytes | tuple[bytes, str]"
-
-
 _INT_CONTROLS = (widgets.IntSlider, widgets.IntText, widgets.BoundedIntText, widgets.IntRangeSlider)
 _NUMBER_CONTROLS = (widgets.FloatSlider, widgets.FloatLogSlider, widgets.FloatText,
                     widgets.BoundedFloatText)
