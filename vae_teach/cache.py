@@ -406,8 +406,6 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
         print(f"The model cache cannot be written ({_describe(folders)}): the model was trained "
               f"and is kept in memory only. Set {ENV_VAR} to end with a folder you can write "
               "to keep it.")
-        if verbose:
-            print(trained(history))
         return model, history
 
     def waiting():

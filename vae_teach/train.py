@@ -228,8 +228,9 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
                         f"dict(latent_dim=2), got {type(model_kwargs).__name__}")
     seed = check_seed(seed)
     model_kwargs = dict(model_kwargs or {})
-    unknown = set(fit_kwargs) - set(inspect.signature(fit).parameters)
-    if unknown:
+    parameters = inspect.signature(fit).parameters
+    unknown = set(fit_kwargs) - set(parameters)
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         raise TypeError(f"cached_fit got unknown argument(s) {', '.join(sorted(unknown))}; it takes "
                         "x_train, model_kwargs, x_test, seed, progress, verbose and fit's arguments")
     BernoulliVAE.check_kwargs(**model_kwargs)
