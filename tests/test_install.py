@@ -77,12 +77,21 @@ CARRIED_BY = {"IPython": "ipykernel", "matplotlib_inline": "ipykernel", "jupyter
               "nbformat": "nbconvert", "nbclient": "nbconvert", "nbconvert": "nbconvert"}
 
 
+# imported only by the tooling in vae_teach.tools (a teacher's command, the pytest plugin),
+# installed with the test tools
+TEACHER_TOOLS = {"playwright", "pytest"}
+
+
 def test_the_package_declares_what_the_course_imports():
     declared = {_name(req) for req in PYPROJECT["project"]["dependencies"]}
     declared |= {_name(req) for req in PYPROJECT["project"]["optional-dependencies"]["jupyter"]}
     pins = lock_pins()
+    test_pins = (ROOT / "requirements-test.txt").read_text()
     for module in sorted(third_party_imports()):
         distribution = _name(DISTRIBUTION.get(module, module))
+        if module in TEACHER_TOOLS:      # imported lazily by a teacher's command in tools/
+            assert f"{module}==" in test_pins, f"{module} is not pinned in requirements-test.txt"
+            continue
         assert _name(CARRIED_BY.get(module, distribution)) in declared, \
             f"{module} is imported but no declared dependency brings it"
         assert distribution in pins, f"{module} is imported but not pinned in requirements.txt"
@@ -112,6 +121,22 @@ def test_the_digits_are_package_data():
     data = PYPROJECT["tool"]["setuptools"]["package-data"]["vae_teach.data"]
     assert "mnist_10k.npz" in data
     assert (ROOT / "vae_teach" / "data" / "mnist_10k.npz").is_file()
+
+
+def test_no_notebook_asserts_a_version():
+    for path in NOTEBOOKS:
+        for cell in code_cells(path):
+            for line in cell.splitlines():
+                if line.lstrip().startswith("assert"):
+                    assert "__version__" not in line and "version_info" not in line, \
+                        f"{path.name}: {line.strip()}"
+
+
+def test_every_notebook_starts_with_the_import_guard():
+    for path in NOTEBOOKS:
+        first = code_cells(path)[0]
+        assert first.lstrip().startswith("try:\n    import vae_teach"), path.name
+        assert "except ModuleNotFoundError" in first and "pip install" in first, path.name
 
 
 # ------------------------------------------------------------- against the registries

@@ -26,7 +26,6 @@ TESTED = {
     "scipy": "1.17",
     "pandas": "3.1",
     "matplotlib": "3.11",
-    "seaborn": "0.13",
     "scikit-learn": "1.9",
     "tqdm": "4.70",
     "ipywidgets": "8.1",
