@@ -26,7 +26,7 @@ INF = torch.tensor([[0.0, float("inf")]])
 torch.manual_seed(0)
 MODEL = BernoulliVAE(input_dim=5, hidden_dim=4, latent_dim=2)
 X = torch.bernoulli(torch.full((4, 5), 0.5), generator=torch.Generator().manual_seed(0))
-SOURCE_TEXT_VAE = getattr(models, "SourceTextVAE", None) or getattr(models, "SeedBernoulliVAE")
+SOURCE_TEXT_VAE = models.SourceTextVAE
 
 
 def widget():

@@ -18,7 +18,7 @@ from vae_teach.data import load_mnist
 from vae_teach.exercises import bernoulli as ex
 from vae_teach.models import BernoulliVAE, SourceTextVAE
 from vae_teach.widgets import CourseWidget
-from vae_teach.widgets.bernoulli import (MAP_CHOICES, ProbabilityMaps, explorer_numbers,
+from vae_teach.widgets.bernoulli import (ProbabilityMaps, explorer_numbers,
                                          likelihood_explorer, map_logits, pixel_log_likelihood,
                                          smoothed_mean_image)
 

@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_teach.classifiers import (BernoulliNaiveBayes, SVMFit, balanced_subset,
+from vae_teach.classifiers import (BernoulliNaiveBayes, balanced_subset,
                                    beta_prior_from_unlabelled, choose_C, compare_features,
                                    encoder_means, fit_svm_sklearn, fit_svm_subgradient,
                                    flip_latent_sign, hinge_primal_objective, interpolate_models,

@@ -593,7 +593,7 @@ def plot_learning_curves(results, *, ax=None, title: str | None = None):
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
     table = results.groupby(["classifier", "n_labels"])["accuracy"].agg(["mean", "std"])
-    for i, name in enumerate(results["classifier"].unique()):
+    for name in results["classifier"].unique():
         part = table.loc[name]
         ax.errorbar(part.index, 100 * part["mean"], yerr=100 * part["std"].fillna(0),
                     marker="o", capsize=3, label=name)

@@ -93,7 +93,7 @@ def binarize_each_epoch(x_train: torch.Tensor, dynamic_binarization) -> bool:
         return grey
     if dynamic_binarization and not grey:
         warnings.warn("dynamic_binarization=True but x_train is already binary: every redraw "
-                      "is the same image. Pass grey levels (load_mnist(binarize=None)).")
+                      "is the same image. Pass grey levels (load_mnist(binarize=None)).", stacklevel=3)
     return dynamic_binarization
 
 
