@@ -2,14 +2,28 @@
 
 Modules, each named after the idea it holds (and the notebooks that teach it):
 
-* ``data``          bundled MNIST, binarization                       (01, 06, 07, 09, 10)
-* ``distributions`` categorical, Bernoulli, Gaussian log-probs and KL (04, 06, 07)
-* ``models``        ``BernoulliVAE`` and the seed's buggy version     (06, 07)
-* ``objectives``    ELBO, distortion, rate, IWAE bound                (07, 10)
-* ``train``         ``fit`` and ``cached_fit``                        (07 onwards)
-* ``plots``         one style, image grids, curves, latent scatter    (all)
-* ``widgets``       interactive explorers                             (04-07, 10)
-* ``utils``         seeding and input checks                          (all)
+* ``data``            the bundled MNIST digits (package data), binarization   (01, 06, 07, 09, 10)
+* ``distributions``   categorical, Bernoulli, Gaussian log-probs and KL        (04, 06, 07)
+* ``models``          ``BernoulliVAE`` and ``SourceTextVAE`` (the source text's bug, kept) (06, 07)
+* ``objectives``      ELBO, distortion, rate, IWAE bound                       (07, 10)
+* ``train``           ``fit`` (a plain training loop) and ``cached_fit``        (07 onwards)
+* ``cache``           the model cache, shareable by a class (``python -m vae_teach.cache``)
+* ``estimators``      score-function and pathwise gradient estimators          (07)
+* ``latent``          looking inside a trained latent space                    (07)
+* ``information``     ELBO surgery, mutual information, one batched encoder    (09, 10)
+* ``linear_gaussian`` an exact latent-variable model (probabilistic PCA)       (07)
+* ``regression``      a line fitted three ways, the two directions of KL       (08)
+* ``probmodels``      maximum likelihood as minimum KL                         (03)
+* ``bayesnet``        a small Bayesian network over binary variables           (05)
+* ``toy2d``           a GAN and a VAE on a ring of Gaussians                   (02)
+* ``classifiers``     naive Bayes, logistic regression, SVMs, VAE features     (01, 09)
+* ``plots``           one style, image grids, curves, latent scatter           (all)
+* ``widgets``         interactive explorers                                    (00, 04-07, 10)
+* ``exercises``       the exercise checkers, one module per chapter idea       (all)
+* ``environment``     notebook 00's environment check                          (00)
+* ``utils``           seeding and input checks                                 (all)
+* ``tools``           the course's tooling: notebook runner, benchmark, reading edition,
+                      classroom editions, the nbval figure check (not imported by notebooks)
 """
 from .utils import seed_everything, setup
 
