@@ -178,21 +178,6 @@ def notebook7(tmp_path_factory):
     _stop_server(server, log)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
-        yield chromium
-        chromium.close()
-
-
 IMAGE_DIGEST_JS = """async (img) => {
     const buffer = await (await fetch(img.src)).arrayBuffer();
     const bytes = new Uint8Array(buffer);

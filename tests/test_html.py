@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from vae_teach import html as html_edition
-from vae_teach.tools import offline_widgets, site
+from vae_teach.tools import offline_widgets, runner, site
 
 FIGURE_CELL = """
 import matplotlib.pyplot as plt
@@ -174,7 +174,7 @@ def test_titles_lose_their_tex():
 def test_course_chapters_show_every_figure(tmp_path):
     """Chapters 04 and 07 as the reading edition builds them: every picture of the executed
     notebook is on the page (04 draws 7, 07 at least 10), each with an alt text."""
-    notebooks = site.select_notebooks(site.NOTEBOOK_DIR, ["04", "07"])
+    notebooks = runner.select_notebooks(site.NOTEBOOK_DIR, ["04", "07"])
     rows = site.build(notebooks, tmp_path, keep_notebooks=True, log=lambda _m: None)
     for row, minimum in zip(rows, (7, 10)):
         assert row["error"] is None, row

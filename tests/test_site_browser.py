@@ -30,8 +30,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_browser import CHROMIUM, _require_browser
-from vae_teach.tools import site
+from test_browser import _require_browser
+from vae_teach.tools import runner, site
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ def built(tmp_path_factory):
         rows = json.loads((out / "build.json").read_text())
     else:
         out = tmp_path_factory.mktemp("site")
-        notebooks = site.select_notebooks(site.NOTEBOOK_DIR, CHAPTERS)
+        notebooks = runner.select_notebooks(site.NOTEBOOK_DIR, CHAPTERS)
         rows = site.build(notebooks, out, keep_notebooks=True)
     failed = {r["notebook"]: r["error"] for r in rows if r["error"]}
     assert not failed, f"chapters failed to run: {failed}"
@@ -95,21 +95,6 @@ def server(built):
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 class OfflinePage:

@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from vae_teach.tools.runner import select_notebooks  # noqa: F401  (the entry point's API)
 from vae_teach.tools.site import (NOTEBOOK_DIR, ROOT, WIDGET_VIEW, build, count_images,  # noqa: F401
-                                  default_repo_url, select_notebooks, site_size, title_of)
+                                  default_repo_url, site_size, title_of)
 
 
 def main(argv=None) -> int:

@@ -56,6 +56,7 @@ from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
 from vae_teach.objectives import iwae_bound
 from vae_teach.tools import runner
+from vae_teach.tools.runner import select_notebooks
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"      # in a checkout of the course
@@ -527,20 +528,6 @@ def kernels_left_open(paths, *, timeout: float = 600.0, log=print) -> dict:
             for _, result in kept:
                 result.shutdown()
     return {"notebooks": [Path(p).name for p in paths], "steps": steps}
-
-
-def select_notebooks(directory: Path, prefixes) -> list[Path]:
-    """The notebooks in ``directory`` whose names start with one of ``prefixes`` (all if empty)."""
-    paths = sorted(Path(directory).glob("*.ipynb"))
-    if not paths:
-        raise FileNotFoundError(f"no notebooks in {directory}")
-    if not prefixes:
-        return paths
-    chosen = [p for p in paths if any(p.name.startswith(prefix) for prefix in prefixes)]
-    missing = [prefix for prefix in prefixes if not any(p.name.startswith(prefix) for p in paths)]
-    if missing:
-        raise ValueError(f"no notebook in {directory} starts with {', '.join(missing)}")
-    return chosen
 
 
 # -------------------------------------------------------------------------------- (e) widgets

@@ -37,7 +37,7 @@ import psutil
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 
 __all__ = ["CellError", "CellRecord", "RunResult", "execute_notebook", "count_images",
-           "kernel_environment"]
+           "kernel_environment", "select_notebooks"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,23 @@ class RunResult:
         client, self._client = self._client, None
         if client is not None:
             client._cleanup_kernel()   # nbclient's own shutdown: kernel, channels, files
+
+
+def select_notebooks(directory, prefixes) -> list[Path]:
+    """The course's notebooks in ``directory`` (``NN_*.ipynb``, sorted), or those whose names start
+    with one of ``prefixes`` (all if empty).  Used by the benchmark and the reading edition."""
+    directory = Path(directory)
+    notebooks = sorted(directory.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks found in {directory}")
+    if not prefixes:
+        return notebooks
+    chosen = [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
+    unknown = [p for p in prefixes if not any(nb.name.startswith(p) for nb in notebooks)]
+    if unknown:
+        raise ValueError(f"no notebook in {directory} starts with {', '.join(unknown)} "
+                         f"(have: {', '.join(nb.name for nb in notebooks)})")
+    return chosen
 
 
 def count_images(notebook) -> int:

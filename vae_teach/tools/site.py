@@ -45,21 +45,6 @@ STATIC_NOTE = ("<p class='vt-static-note'><em>Still picture of an interactive wi
 
 # ------------------------------------------------------------------------ notebooks in, out
 
-def select_notebooks(directory: Path, prefixes: list[str]) -> list[Path]:
-    """The notebooks in ``directory`` (sorted), or those whose names start with a prefix."""
-    notebooks = sorted(directory.glob("[0-9][0-9]_*.ipynb"))
-    if not notebooks:
-        raise FileNotFoundError(f"no notebooks found in {directory}")
-    if not prefixes:
-        return notebooks
-    chosen = [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
-    unknown = [p for p in prefixes if not any(nb.name.startswith(p) for nb in notebooks)]
-    if unknown:
-        raise ValueError(f"chapters {unknown} match no notebook in {directory} "
-                         f"(have: {[nb.name for nb in notebooks]})")
-    return chosen
-
-
 # A few TeX commands that chapter titles use, as plain text for titles and links.
 TEX_IN_TITLES = {r"\theta": "θ", r"\phi": "φ", r"\approx": "≈", r"\mid": "|", r"\|": "‖",
                  "^*": "*", "_": "", "$": "", "{": "", "}": ""}
