@@ -108,7 +108,11 @@ def _elbo_terms_unchecked(model, x: torch.Tensor, n_samples: int = 1, beta: floa
     else:
         eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
         z = mu + std * eps                                   # [S, N, latent]
-        distortion = -log_px_given_z(model, z, x).mean(dim=0)
+        # Decode a block of samples at a time: without autograd only one block of decoder
+        # outputs [block, N, D] exists at once (the same blocks as iwae_bound).
+        per_block = max(1, IWAE_BLOCK_ELEMENTS // x.numel())
+        distortion = -sum(log_px_given_z(model, z[s:s + per_block], x).sum(dim=0)
+                          for s in range(0, n_samples, per_block)) / n_samples
     rate = gaussian_kl_unchecked(mu, logvar)
     return ELBOTerms(-(distortion + beta * rate), distortion, rate)
 

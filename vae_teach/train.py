@@ -194,7 +194,7 @@ def record_test(history: History, test: tuple[float, float, float]) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, beta: float = 1.0, batch_size: int = 2000) -> tuple[float, float, float]:
+def evaluate(model, x: torch.Tensor, beta: float = 1.0, batch_size: int = 500) -> tuple[float, float, float]:
     """Mean (-ELBO, D, R) of ``model`` on ``x``, one z sample per image, in nats."""
     x = _check_model_input(model, x)
     was_training = model.training
