@@ -18,9 +18,9 @@ from vae_teach.data import load_mnist
 from vae_teach.exercises import bernoulli as ex
 from vae_teach.models import BernoulliVAE, SourceTextVAE
 from vae_teach.widgets import CourseWidget
+from vae_teach.distributions import pixel_log_likelihood
 from vae_teach.widgets.bernoulli import (ProbabilityMaps, explorer_numbers,
-                                         likelihood_explorer, map_logits, pixel_log_likelihood,
-                                         smoothed_mean_image)
+                                         likelihood_explorer, map_logits, smoothed_mean_image)
 
 
 @pytest.fixture(scope="module")

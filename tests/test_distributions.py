@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
+from torch.distributions import Bernoulli, Categorical, MultivariateNormal, Normal, kl_divergence
 
 from vae_teach import distributions as dist
 
@@ -85,6 +85,30 @@ def test_monte_carlo_kl_converges_to_the_analytic_value(gen):
         assert abs(estimate - analytic) < 5 * standard_error
         errors.append(standard_error)
     assert errors[-1] < 0.01 and errors[0] > 10 * errors[-1]
+
+
+def test_gaussian_kl_full_matches_torch_batched_and_ill_conditioned(gen):
+    a = torch.randn(5, 3, 3, generator=gen, dtype=torch.float64)
+    cov_q = a @ a.mT + 0.1 * torch.eye(3, dtype=torch.float64)
+    cov_p = torch.diag(torch.tensor([1e-6, 1.0, 1e6], dtype=torch.float64))   # condition 1e12
+    mean_q = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    mean_p = torch.zeros(3, dtype=torch.float64)
+    ours = dist.gaussian_kl_full(mean_q, cov_q, mean_p, cov_p)
+    theirs = kl_divergence(MultivariateNormal(mean_q, cov_q), MultivariateNormal(mean_p, cov_p))
+    assert ours.shape == (5,)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+    assert dist.gaussian_kl_full(mean_p, cov_p, mean_p, cov_p).abs().item() < 1e-12
+
+
+@pytest.mark.parametrize("cov_q, message", [
+    pytest.param(torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64), "symmetric", id="not-symmetric"),
+    pytest.param(-torch.eye(2, dtype=torch.float64), "positive definite", id="negative-definite"),
+    pytest.param(torch.eye(3, dtype=torch.float64), r"\[\.\.\., 2, 2\]", id="wrong-size"),
+])
+def test_gaussian_kl_full_rejects_bad_covariances(cov_q, message):
+    zero, eye = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=message):
+        dist.gaussian_kl_full(zero, cov_q, zero, eye)
 
 
 def test_gaussian_log_probs_match_normal(gen):

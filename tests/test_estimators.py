@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
+from vae_teach.distributions import gaussian_kl_full
 from vae_teach.estimators import (ESTIMATORS, Quadratic, estimator_variance, gradient_estimate,
                                   gradient_samples, plot_variance_table, variance_table)
 from vae_teach.exercises.elbo import (NOT_ANSWERED, check_elbo_estimate, check_gaussian_kl,
                                       check_reparameterize)
-from vae_teach.linear_gaussian import LinearGaussianModel, gaussian_kl_full
+from vae_teach.linear_gaussian import LinearGaussianModel
 
 F64 = torch.float64
 

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .utils import as_tensor, check_positive_float, check_positive_int, check_same_shape
+from .utils import as_tensor, check_positive_float, check_positive_int, check_same_shape, check_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -62,7 +62,31 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
                          f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
-    return _per_example_sum(x * logits - F.softplus(logits))
+    return _per_example_sum(bernoulli_log_prob_unchecked(logits, x))
+
+
+def bernoulli_log_prob_unchecked(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log Bernoulli(x; sigmoid(l)) = x l - softplus(l) per entry, without input checks (hot
+    loops, and the checked functions here)."""
+    return x * logits - F.softplus(logits)
+
+
+def pixel_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Per-pixel ``log Bernoulli(x_j; sigmoid(l_j)) = x_j l_j - softplus(l_j)`` (same shape as
+    ``x``, nats) and their sum over all entries, the log-likelihood of the image (a float).
+
+    Exact and finite for every finite logit.  ``x`` holds targets in [0, 1] (binary pixels; grey
+    levels give the negative binary cross-entropy, which is not a normalized log-likelihood).
+    Notebook 06 and its explorer widget use it.
+    """
+    check_tensor("x", x)
+    check_tensor("logits", logits)
+    check_same_shape("x", x, "logits", logits)
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("x must hold pixel values in [0, 1]; got values in "
+                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    per_pixel = bernoulli_log_prob_unchecked(logits, x)
+    return per_pixel, float(per_pixel.double().sum())
 
 
 def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +121,46 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def gaussian_kl_unchecked(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """``gaussian_kl`` without input checks, for hot loops whose inputs are known to be good."""
     return _per_example_sum(0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0))
+
+
+def gaussian_kl_full(mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Tensor,
+                     cov_p: torch.Tensor) -> torch.Tensor:
+    """KL( N(mean_q, cov_q) || N(mean_p, cov_p) ) in nats, full covariances (08, and the
+    linear-Gaussian model of 07).
+
+    Means are [..., K], covariances [..., K, K] (leading dimensions broadcast), symmetric and
+    positive definite.  Closed form, computed through Cholesky factors (no inverse, no logdet of
+    a possibly ill-conditioned matrix):
+    0.5 * ( tr(P^-1 Q) + (m_p - m_q)^T P^-1 (m_p - m_q) - K + log det P - log det Q ).
+    """
+    mean_q, mean_p = _checked("mean_q", mean_q), _checked("mean_p", mean_p)
+    cov_q, cov_p = _checked("cov_q", cov_q), _checked("cov_p", cov_p)
+    k = mean_q.shape[-1]
+    if mean_p.shape[-1] != k:
+        raise ValueError(f"mean_q and mean_p must have the same length, got {k} and "
+                         f"{mean_p.shape[-1]}")
+    chol_q, chol_p = _cholesky("cov_q", cov_q, k), _cholesky("cov_p", cov_p, k)
+    p_inv_q = torch.cholesky_solve(cov_q, chol_p)
+    diff = (mean_p - mean_q).unsqueeze(-1)
+    maha = (diff * torch.cholesky_solve(diff, chol_p)).sum((-2, -1))
+    log_det_p = 2 * torch.log(torch.diagonal(chol_p, dim1=-2, dim2=-1)).sum(-1)
+    log_det_q = 2 * torch.log(torch.diagonal(chol_q, dim1=-2, dim2=-1)).sum(-1)
+    trace = torch.diagonal(p_inv_q, dim1=-2, dim2=-1).sum(-1)
+    return 0.5 * (trace + maha - k + log_det_p - log_det_q)
+
+
+def _cholesky(name: str, cov: torch.Tensor, k: int) -> torch.Tensor:
+    """The lower Cholesky factor of a [..., k, k] covariance, or a ValueError naming it."""
+    if cov.dim() < 2 or cov.shape[-2:] != (k, k):
+        raise ValueError(f"{name} must be [..., {k}, {k}] to match the means, got shape "
+                         f"{tuple(cov.shape)}")
+    tol = 1e-8 if cov.dtype == torch.float64 else 1e-5
+    if not torch.allclose(cov, cov.mT, rtol=tol, atol=tol * 1e-4):
+        raise ValueError(f"{name} must be symmetric")
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if (info != 0).any():
+        raise ValueError(f"{name} must be positive definite (all eigenvalues > 0)")
+    return chol
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

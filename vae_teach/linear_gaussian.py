@@ -18,9 +18,8 @@ import math
 
 import torch
 
+from .distributions import LOG_2PI, gaussian_kl_full
 from .utils import check_positive_float, check_positive_int, check_tensor
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 def _as_batch(name: str, value: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
@@ -40,25 +39,6 @@ def _mvn_log_prob(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tor
                                            upper=False).squeeze(-1)
     log_det = 2 * torch.log(torch.diagonal(chol)).sum()
     return -0.5 * (x.shape[-1] * LOG_2PI + log_det + solved.pow(2).sum(-1))
-
-
-def gaussian_kl_full(mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Tensor,
-                     cov_p: torch.Tensor) -> torch.Tensor:
-    """KL( N(mean_q, cov_q) || N(mean_p, cov_p) ) in nats, full covariances.
-
-    Means are [..., K], covariances [..., K, K] (broadcasting).  Closed form:
-    0.5 * ( tr(P^-1 Q) + (m_p - m_q)^T P^-1 (m_p - m_q) - K + log det P - log det Q ).
-    """
-    k = mean_q.shape[-1]
-    chol_p = torch.linalg.cholesky(cov_p)
-    chol_q = torch.linalg.cholesky(cov_q)
-    p_inv_q = torch.cholesky_solve(cov_q, chol_p)
-    diff = (mean_p - mean_q).unsqueeze(-1)
-    maha = (diff * torch.cholesky_solve(diff, chol_p)).sum((-2, -1))
-    log_det_p = 2 * torch.log(torch.diagonal(chol_p, dim1=-2, dim2=-1)).sum(-1)
-    log_det_q = 2 * torch.log(torch.diagonal(chol_q, dim1=-2, dim2=-1)).sum(-1)
-    trace = torch.diagonal(p_inv_q, dim1=-2, dim2=-1).sum(-1)
-    return 0.5 * (trace + maha - k + log_det_p - log_det_q)
 
 
 class LinearGaussianModel:

@@ -16,9 +16,8 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
-from .distributions import gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
+from .distributions import bernoulli_log_prob_unchecked, gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
 from .utils import as_tensor, check_positive_float, check_positive_int, check_size
 
 # How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
@@ -37,11 +36,6 @@ class ELBOTerms(NamedTuple):
     rate: torch.Tensor
 
 
-def _bernoulli_ll_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """x l - softplus(l) summed over the last dimension, without input checks (hot loops)."""
-    return (x * logits - F.softplus(logits)).sum(dim=-1)
-
-
 def log_px_given_z(model, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p_theta(x|z) summed over pixels, for z of shape [..., N, latent] and x [N, D].
 
@@ -50,7 +44,7 @@ def log_px_given_z(model, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     if hasattr(model, "log_px_given_z"):
         return model.log_px_given_z(z, x)
-    return _bernoulli_ll_fast(model.decoder(z), x)
+    return bernoulli_log_prob_unchecked(model.decoder(z), x).sum(dim=-1)
 
 
 def check_vae(model) -> None:

@@ -22,7 +22,8 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .distributions import LOG_2PI
+from .utils import check_mixture, check_positive_float, check_positive_int, check_tensor
 
 # The chapter's p_true: a mixture of three Gaussians on the real line.
 TRUE_WEIGHTS = (0.5, 0.3, 0.2)
@@ -30,38 +31,17 @@ TRUE_MEANS = (-2.0, 0.5, 3.0)
 TRUE_STDS = (0.6, 0.4, 1.0)
 
 
-def _as_1d(name: str, values) -> torch.Tensor:
-    tensor = torch.as_tensor(values, dtype=torch.float64)
-    if tensor.dim() != 1 or tensor.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}")
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return tensor
-
-
-def _check_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    weights, means, stds = _as_1d("weights", weights), _as_1d("means", means), _as_1d("stds", stds)
-    if not (len(weights) == len(means) == len(stds)):
-        raise ValueError(f"weights, means and stds must have the same length, got "
-                         f"{len(weights)}, {len(means)}, {len(stds)}")
-    if (weights < 0).any() or abs(float(weights.sum()) - 1) > 1e-6:
-        raise ValueError(f"weights must be >= 0 and sum to 1, got {weights.tolist()}")
-    if (stds <= 0).any():
-        raise ValueError(f"stds must be > 0, got {stds.tolist()}")
-    return weights, means, stds
-
-
 def mixture_1d(weights=TRUE_WEIGHTS, means=TRUE_MEANS, stds=TRUE_STDS) -> D.MixtureSameFamily:
     """A 1-D Gaussian mixture as a ``torch.distributions`` object (float64): ``.sample``,
     ``.log_prob`` come from the library."""
-    weights, means, stds = _check_mixture(weights, means, stds)
+    weights, means, stds = check_mixture(weights, means, stds)
     return D.MixtureSameFamily(D.Categorical(probs=weights), D.Normal(means, stds))
 
 
 def mixture_moments(weights=TRUE_WEIGHTS, means=TRUE_MEANS, stds=TRUE_STDS) -> tuple[float, float]:
     """Mean and variance of a 1-D Gaussian mixture in closed form:
     E[x] = sum w_k m_k,  Var[x] = sum w_k (s_k^2 + m_k^2) - E[x]^2."""
-    weights, means, stds = _check_mixture(weights, means, stds)
+    weights, means, stds = check_mixture(weights, means, stds)
     mean = float((weights * means).sum())
     second = float((weights * (stds ** 2 + means ** 2)).sum())
     return mean, second - mean ** 2
@@ -189,7 +169,7 @@ class MeanVarianceNet(nn.Module):
 
 def gaussian_nll(y: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """-log N(y; mean, exp(logvar)) per element, in nats."""
-    return 0.5 * (math.log(2 * math.pi) + logvar + (y - mean) ** 2 * torch.exp(-logvar))
+    return 0.5 * (LOG_2PI + logvar + (y - mean) ** 2 * torch.exp(-logvar))
 
 
 def fit_conditional_gaussian(model: MeanVarianceNet, x: torch.Tensor, y: torch.Tensor, *,

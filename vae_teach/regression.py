@@ -33,9 +33,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .distributions import LOG_2PI, gaussian_kl_full  # noqa: F401  (gaussian_kl_full: part of this module's toolkit for 08)
+from .utils import check_mixture, check_positive_float, check_positive_int, check_tensor
 
-LOG_2PI = math.log(2 * math.pi)
 DTYPE = torch.float64
 
 
@@ -316,24 +316,6 @@ def gaussian_elbo(q_mean: torch.Tensor, q_cov: torch.Tensor, x: torch.Tensor, y:
 
 # -------------------------------------------------- diagonal Gaussian approximations (3, 4)
 
-def gaussian_kl_full(mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Tensor,
-                     cov_p: torch.Tensor) -> torch.Tensor:
-    """KL( N(mean_q, cov_q) || N(mean_p, cov_p) ) in nats, full covariances [k, k]:
-
-        0.5 * ( tr(P^-1 Q) + (m_p - m_q)^T P^-1 (m_p - m_q) - k + log det P - log det Q ).
-    """
-    mean_q, cov_q = _check_mean_cov("mean_q", mean_q, "cov_q", cov_q)
-    mean_p, cov_p = _check_mean_cov("mean_p", mean_p, "cov_p", cov_p)
-    if mean_q.shape != mean_p.shape:
-        raise ValueError(f"mean_q and mean_p must have the same length, got {mean_q.shape[0]} "
-                         f"and {mean_p.shape[0]}")
-    diff = (mean_p - mean_q).unsqueeze(1)
-    trace = torch.trace(torch.linalg.solve(cov_p, cov_q))
-    mahalanobis = (diff.T @ torch.linalg.solve(cov_p, diff)).squeeze()
-    return 0.5 * (trace + mahalanobis - mean_q.shape[0]
-                  + torch.logdet(cov_p) - torch.logdet(cov_q))
-
-
 def reverse_kl_diagonal_fit(mean: torch.Tensor, cov: torch.Tensor) -> GaussianPosterior:
     """The diagonal Gaussian q minimizing KL(q || N(mean, cov)): same mean, variances
     1 / diag(cov^-1) (Bishop 2006, section 10.1.2, eq. 10.13).  Never larger than the marginal
@@ -406,24 +388,11 @@ def fit_diagonal_gaussian_reverse_kl(log_target: Callable[[torch.Tensor], torch.
 
 # ------------------------------------------------------------- a two-mode 1-D target (4)
 
-def _check_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    for name, value in (("weights", weights), ("means", means), ("stds", stds)):
-        check_tensor(name, value, ndim=1)
-    if not weights.shape == means.shape == stds.shape:
-        raise ValueError("weights, means and stds must have the same length, got "
-                         f"{weights.shape[0]}, {means.shape[0]} and {stds.shape[0]}")
-    if (weights < 0).any() or abs(float(weights.sum()) - 1) > 1e-6:
-        raise ValueError(f"weights must be >= 0 and sum to 1, got sum {float(weights.sum()):.6g}")
-    if (stds <= 0).any():
-        raise ValueError("stds must all be > 0")
-    return weights.to(DTYPE), means.to(DTYPE), stds.to(DTYPE)
-
-
 def mixture_log_density(z: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
                         stds: torch.Tensor) -> torch.Tensor:
     """log sum_k w_k N(z; m_k, s_k^2), elementwise over z of any shape (log-sum-exp, stable)."""
     check_tensor("z", z)
-    weights, means, stds = _check_mixture(weights, means, stds)
+    weights, means, stds = check_mixture(weights, means, stds)
     return _mixture_log_density(z.to(DTYPE), weights, means, stds)
 
 
@@ -437,7 +406,7 @@ def moment_match_mixture(weights: torch.Tensor, means: torch.Tensor,
                          stds: torch.Tensor) -> tuple[float, float]:
     """The Gaussian minimizing KL(mixture || q): the mixture's mean and standard deviation,
         mean = sum w_k m_k,   var = sum w_k (s_k^2 + m_k^2) - mean^2."""
-    weights, means, stds = _check_mixture(weights, means, stds)
+    weights, means, stds = check_mixture(weights, means, stds)
     mean = (weights * means).sum()
     var = (weights * (stds.pow(2) + means.pow(2))).sum() - mean.pow(2)
     return float(mean), float(var.sqrt())

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributions import gaussian_log_prob, log_mean_exp, standard_normal_log_prob
+from .distributions import gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
 from .models import ACTIVATIONS
+from .objectives import ELBOTerms
 from .utils import check_choice, check_positive_float, check_positive_int, check_tensor
 
 # The chapter's data set: 8 modes on a circle of radius 2, each with standard deviation 0.05.
@@ -272,32 +273,28 @@ class ToyVAE(nn.Module):
         return mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)
 
 
-class ToyELBOTerms(NamedTuple):
-    """Per-run, per-example ELBO and its parts, each [R, N], in nats: elbo = -(distortion + rate)."""
-    elbo: torch.Tensor
-    distortion: torch.Tensor
-    rate: torch.Tensor
-
-
 def toy_elbo_terms(model: ToyVAE, x: torch.Tensor, n_samples: int = 1,
-                   generator: torch.Generator | None = None) -> ToyELBOTerms:
+                   generator: torch.Generator | None = None) -> ELBOTerms:
     """ELBO = -(D + R) per run and example ([R, N], nats) for the Gaussian decoder:
     D = -E_q log N(x; mu(z), sigma^2(z)) (``n_samples`` draws), R = KL(q(z|x) || N(0, I))."""
     _check_points(x)
     n_samples = check_positive_int("n_samples", n_samples)
-    return _toy_elbo_terms(model, x, n_samples, generator)
+    return _toy_elbo_terms_unchecked(model, x, n_samples, generator)
 
 
-def _toy_elbo_terms(model, x, n_samples=1, generator=None) -> ToyELBOTerms:
+# Not objectives' ELBO: the runs come first ([R, S, N, L]) because the run-batched layers need
+# them there; objectives puts the samples first.
+def _toy_elbo_terms_unchecked(model, x, n_samples=1, generator=None) -> ELBOTerms:
     mu, logvar = model.encode(x)                                          # [R, N, L]
     eps = torch.randn((n_samples, *mu.shape), generator=generator)
     z = (mu + torch.exp(0.5 * logvar) * eps).transpose(0, 1)              # [R, S, N, L]
     dec_mean, dec_logvar = model.decode(z)
     distortion = -gaussian_log_prob(x, dec_mean, dec_logvar).mean(dim=1)  # [R, N]
-    rate = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=-1)
-    return ToyELBOTerms(-(distortion + rate), distortion, rate)
+    rate = gaussian_kl_unchecked(mu.flatten(0, 1), logvar.flatten(0, 1)).view(mu.shape[:2])
+    return ELBOTerms(-(distortion + rate), distortion, rate)
 
 
+# Not objectives.iwae_bound, for the same reason: runs first, several models in one pass.
 @torch.no_grad()
 def toy_iwae_bound(model: ToyVAE, x: torch.Tensor, k: int = 500, *,
                    generator: torch.Generator | None = None, chunk: int | None = None) -> torch.Tensor:
@@ -382,6 +379,7 @@ def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------ training
 
+# Not train.History: losses per run, CPU seconds and snapshots; cached toy models store this layout.
 @dataclass
 class ToyHistory:
     """Losses per run, averaged over ``log_every`` steps (``losses[name]`` is a list of [R]
@@ -431,6 +429,8 @@ def minibatches(x_train: torch.Tensor, batch_size: int, generator: torch.Generat
             yield x_train[order[position:position + batch_size]]
 
 
+# Not train.fit: steps instead of epochs, several runs at once and a KL warm-up; changing it would
+# retrain every cached toy model and move notebook 02's numbers.
 def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
                 batch_size: int = 256, lr: float = 3e-3, kl_warmup_steps: int = 0,
                 data_seed: int = 0, log_every: int = 50, progress: bool = True) -> ToyHistory:
@@ -459,7 +459,7 @@ def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
     model.train()
     for step in tqdm(range(1, n_steps + 1), disable=not progress, desc="VAE", unit="step",
                      mininterval=0.5):
-        terms = _toy_elbo_terms(model, next(batches), 1, generator)
+        terms = _toy_elbo_terms_unchecked(model, next(batches), 1, generator)
         beta = min(1.0, step / kl_warmup_steps) if kl_warmup_steps else 1.0
         distortion, rate = terms.distortion.mean(dim=1), terms.rate.mean(dim=1)   # [R]
         optimizer.zero_grad(set_to_none=True)

@@ -188,3 +188,25 @@ def check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; "
                          f"got {value!r}")
+
+
+def check_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The parameters of a 1-D Gaussian mixture (tensors or sequences of numbers) as float64
+    tensors of one length: weights >= 0 summing to 1, stds > 0 (notebooks 03 and 08)."""
+    checked = []
+    for name, values in (("weights", weights), ("means", means), ("stds", stds)):
+        tensor = torch.as_tensor(values, dtype=torch.float64)
+        if tensor.dim() != 1 or tensor.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        checked.append(tensor)
+    weights, means, stds = checked
+    if not (len(weights) == len(means) == len(stds)):
+        raise ValueError(f"weights, means and stds must have the same length, got "
+                         f"{len(weights)}, {len(means)}, {len(stds)}")
+    if (weights < 0).any() or abs(float(weights.sum()) - 1) > 1e-6:
+        raise ValueError(f"weights must be >= 0 and sum to 1, got {weights.tolist()}")
+    if (stds <= 0).any():
+        raise ValueError(f"stds must be > 0, got {stds.tolist()}")
+    return weights, means, stds

@@ -6,6 +6,8 @@ message as plain text; ``feedback.correct`` says whether the answer was right (t
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -33,6 +35,11 @@ class Feedback(str):
 def say(message: str) -> Feedback:
     """A Feedback whose ``correct`` flag is read off the message ("correct..." or not)."""
     return Feedback(message, correct=message.startswith("correct"))
+
+
+def close(a: float, b: float, *, atol: float = 0.0, rtol: float = 0.0) -> bool:
+    """Whether an answer ``a`` is finite and within ``atol + rtol * |b|`` of the reference ``b``."""
+    return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
 
 
 def as_number(answer) -> float | None:

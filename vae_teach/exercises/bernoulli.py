@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import load_mnist
-from . import NOT_ANSWERED, Feedback, say
+from . import NOT_ANSWERED, Feedback, close, say
 from . import as_number as _as_number
 
 
@@ -27,10 +27,6 @@ EXERCISE_1_P = (0.9, 0.2, 0.6, 0.99, 0.5)
 EXERCISE_3_TEST_INDEX = 0
 # Exercise 4: the Bernoulli parameter whose "density" over grey levels x in [0, 1] we integrate.
 EXERCISE_4_LAMBDA = 0.2
-
-
-def _near(a: float, b: float, tol: float) -> bool:
-    return math.isfinite(a) and abs(a - b) <= tol
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -51,18 +47,18 @@ def check_log_likelihood_by_hand(answer) -> Feedback:
     expected = exercise_1_log_likelihood()
     terms = " + ".join(f"log {p if x == 1 else round(1 - p, 2):g}"
                        for x, p in zip(EXERCISE_1_X, EXERCISE_1_P))
-    if _near(value, expected, 1e-3):
+    if close(value, expected, atol=1e-3):
         return say(f"correct: {terms} = {expected:.4f} nats, i.e. the image has probability "
                     f"{math.exp(expected):.4f} under p")
-    if _near(value, -expected, 1e-3):
+    if close(value, -expected, atol=1e-3):
         return say("check the sign: a probability is at most 1, so its log is at most 0 "
                     "(you computed the negative log-likelihood, the loss)")
-    if _near(value, expected / math.log(2), 1e-3):
+    if close(value, expected / math.log(2), atol=1e-3):
         return say("that is in bits (log base 2); the course measures in nats (natural log)")
-    if _near(value, math.exp(expected), 1e-4):
+    if close(value, math.exp(expected), atol=1e-4):
         return say("that is the probability p(x) itself; take its natural log")
     wrong = sum(math.log(p) for p in EXERCISE_1_P)
-    if _near(value, wrong, 1e-3):
+    if close(value, wrong, atol=1e-3):
         return say("you used log p_j for every pixel; a pixel with x_j = 0 contributes "
                     "log(1 - p_j)")
     return say(f"not quite: got {value:.4f}. Add one term per pixel: log p_j where x_j = 1, "
@@ -98,18 +94,18 @@ def check_naive_overflow_logit(answer) -> Feedback:
     if abs(expected - 24 * math.log(2)) < 0.01:       # torch's float32 sigmoid ~ 1 / (1 + e^-l)
         why = (f"1 + exp(-l) rounds to 1 once exp(-l) < 2^-24, i.e. l > 24 ln 2 = "
                f"{24 * math.log(2):.4f}, so sigmoid(l) is exactly 1")
-    if _near(value, expected, 0.01):
+    if close(value, expected, atol=0.01):
         return say(f"correct: from l = {expected:.4f} on, {why} and log(1 - 1) = -inf. The "
                     f"true value there is -softplus(l) = {-expected:.2f} nats: nothing extreme")
-    if _near(abs(value), 88.72, 0.5):
+    if close(abs(value), 88.72, atol=0.5):
         return say("that is the other end: log(sigmoid(l)) (the x = 1 term) breaks near "
                     "l = -88.7, where exp(-l) overflows. The question asks about log(1 - sigmoid(l))")
-    if _near(value, 25 * math.log(2), 0.05) and not _near(expected, 25 * math.log(2), 0.05):
+    if close(value, 25 * math.log(2), atol=0.05) and not close(expected, 25 * math.log(2), atol=0.05):
         return say("close, and a good argument (the float32 number nearest to sigmoid(l) is 1 "
                     "once 1 - sigmoid(l) < 2^-25), but torch's float32 sigmoid already returns 1 "
                     "a little earlier (rounding inside 1 / (1 + exp(-l))). Find the threshold "
                     "numerically")
-    if _near(value, expected, 0.5):
+    if close(value, expected, atol=0.5):
         return say(f"close ({value:.4f}), but search finer: bisect between a logit that gives "
                     "a finite value and one that gives -inf, in float32")
     return say(f"not quite: got {value:.4g}. Evaluate torch.log(1 - torch.sigmoid(l)) on a fine "
@@ -146,21 +142,21 @@ def check_source_grey_floor(answer) -> Feedback:
         return say(f"answer must be one number (nats), got {type(answer).__name__}")
     grey = exercise_3_grey_image()
     expected = float(source_pixel_floor(grey).sum())
-    if _near(value, expected, 0.05):
+    if close(value, expected, atol=0.05):
         return say(f"correct: {expected:.2f} nats. Every pixel with grey level <= 1/2 (most of "
                     f"them) costs log 2 = {math.log(2):.4f} nats however well the network "
                     "is trained")
     entropy = float(F.binary_cross_entropy(grey.double(), grey.double(), reduction="sum"))
-    if _near(value, entropy, 0.05):
+    if close(value, entropy, atol=0.05):
         return say(f"that is sum_j H(x_j) = {entropy:.2f} nats, the floor of a *correct* "
                     "Bernoulli decoder (free p_j = x_j); the source text's implied p_j can only lie in "
                     "(1/2, sigmoid(1))")
     n_pixels = grey.numel()
-    if _near(value, n_pixels * math.log(2), 0.05):
+    if close(value, n_pixels * math.log(2), atol=0.05):
         return say("that is what s = 0 everywhere costs (784 log 2); the bright stroke pixels "
                     "can do better with s -> 1")
     binary = (grey > 0.5).double()
-    if _near(value, float(source_pixel_floor(binary).sum()), 0.05):
+    if close(value, float(source_pixel_floor(binary).sum()), atol=0.05):
         return say("that is the floor of a *binarized* version of the image; the exercise "
                     "uses the grey levels themselves, as the source text's code does")
     return say(f"not quite: got {value:.4g}. Per pixel, minimize x softplus(-s) + (1 - x) "
@@ -189,14 +185,14 @@ def check_grey_level_mass(answer) -> Feedback:
         return say(f"answer must be one number, got {type(answer).__name__}")
     lam = EXERCISE_4_LAMBDA
     expected = bernoulli_mass_on_grey_levels(lam)
-    if _near(value, expected, 1e-3):
+    if close(value, expected, atol=1e-3):
         return say(f"correct: {expected:.4f}, well below 1. Treating grey levels as Bernoulli "
                     f"targets scores them with a 'density' that is missing the factor "
                     f"C({lam:g}) = {1 / expected:.4f}; the continuous Bernoulli puts it back")
-    if _near(value, 1.0, 1e-3):
+    if close(value, 1.0, atol=1e-3):
         return say("that is the sum over x in {0, 1} (a proper pmf); the question integrates "
                     "over all grey levels x in [0, 1]")
-    if _near(value, 1 / expected, 1e-3):
+    if close(value, 1 / expected, atol=1e-3):
         return say("that is C(lam), the normalizing constant; the question asks for its "
                     "inverse, the integral itself")
     return say(f"not quite: got {value:.4g}. Write lam^x (1 - lam)^(1 - x) = (1 - lam) "

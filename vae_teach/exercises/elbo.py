@@ -12,12 +12,8 @@ import torch
 
 from ..linear_gaussian import LinearGaussianModel
 from ..utils import check_tensor
-from . import NOT_ANSWERED, say
+from . import NOT_ANSWERED, close, say
 from . import as_number as _as_number
-
-
-def _close(a: float, b: float, atol: float, rtol: float = 0.0) -> bool:
-    return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -40,7 +36,7 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
     terms = mu.pow(2) + logvar.exp() - logvar - 1
     expected = float(0.5 * terms.sum())
     tol = 1e-4 + 1e-4 * abs(expected)
-    if _close(value, expected, tol):
+    if close(value, expected, atol=tol):
         return say(f"correct: KL = 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1) = {expected:.4f} "
                     "nats (vae_teach.distributions.gaussian_kl gives the same)")
     slips = {
@@ -52,7 +48,7 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
         "the sign is flipped: a KL divergence is never negative": -expected,
     }
     for hint, wrong in slips.items():
-        if _close(value, wrong, tol):
+        if close(value, wrong, atol=tol):
             return say(f"not quite: {hint}")
     return say(f"not quite: got {value:.4f}. Per coordinate, KL = 0.5 (mu^2 + sigma^2 - log "
                 "sigma^2 - 1) with sigma^2 = exp(logvar); add the coordinates up")
@@ -89,14 +85,14 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
     z = q_mean + q_std.double() * eps            # [S, 1, K], a private stream of noise
     log_w = model.log_joint(x, z) - q.log_prob(z).sum(-1)
     tol = 0.01 + 4 * float(log_w.std()) / math.sqrt(2000)
-    if _close(value, exact, tol):
+    if close(value, exact, atol=tol):
         return say(f"correct: your estimate {value:.3f} matches the exact ELBO {exact:.3f} "
                     f"(within Monte Carlo error). log p(x) = {log_px:.3f}, so the gap is "
                     f"{log_px - exact:.3f} nats = KL(q || p(z|x)) >= 0: the ELBO is a lower bound")
-    if _close(value, log_px, 1e-3):
+    if close(value, log_px, atol=1e-3):
         return say("that is log p(x) itself; the exercise asks for the ELBO of the given q")
     expected_log_lik = float(model.log_likelihood(x, z).mean())
-    if _close(value, expected_log_lik, tol):
+    if close(value, expected_log_lik, atol=tol):
         return say("that is E_q[log p(x|z)] alone: subtract KL(q || p(z)), i.e. average "
                     "log p(x, z) - log q(z), not just log p(x|z)")
     if value > log_px + tol:

@@ -11,12 +11,8 @@ import math
 import torch
 
 from ..regression import design_matrix, fit_line_normal_equations, max_stable_step, sse
-from . import NOT_ANSWERED, say
+from . import NOT_ANSWERED, close, say
 from . import as_number as _as_number
-
-
-def _close(a: float, b: float, rel: float) -> bool:
-    return math.isfinite(a) and abs(a - b) <= rel * abs(b)
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -35,14 +31,14 @@ def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> str:
     slope, intercept = fit_line_normal_equations(x, y)
     sse_min, n = float(sse(x, y, slope, intercept)), x.shape[0]
     expected = sse_min / n
-    if _close(value, expected, 1e-3):
+    if close(value, expected, rtol=1e-3):
         return say(f"correct: sigma^2_ML = SSE_min / n = {sse_min:.4f} / {n} = {expected:.4f}")
-    if _close(value, sse_min / (n - 2), 1e-3):
+    if close(value, sse_min / (n - 2), rtol=1e-3):
         return say("that is SSE_min / (n - 2), the unbiased estimator; maximum likelihood "
                     "divides by n (set the derivative of the log-likelihood in sigma^2 to 0)")
-    if _close(value, math.sqrt(expected), 1e-3):
+    if close(value, math.sqrt(expected), rtol=1e-3):
         return say("that is the standard deviation; the question asks for the variance sigma^2")
-    if _close(value, sse_min, 1e-3):
+    if close(value, sse_min, rtol=1e-3):
         return say("that is SSE_min itself; the log-likelihood has n terms, divide by n")
     return say(f"not quite: got {value:.4g}. Write -log-lik = SSE/(2 s) + (n/2) log(2 pi s) "
                 "with s = sigma^2, differentiate in s and set it to 0 (use the fitted line's SSE)")
@@ -110,14 +106,14 @@ def check_max_step(answer, x: torch.Tensor) -> str:
     if value is None:
         return say(f"answer must be one number (a step size), got {type(answer).__name__}")
     expected = max_stable_step(x)
-    if _close(value, expected, 0.01):
+    if close(value, expected, rtol=0.01):
         return say(f"correct: lr_max = 2 / lambda_max(H) = n / lambda_max(X^T X) = "
                     f"{expected:.4f}; beyond it the error grows along the steepest direction")
-    if _close(value, expected / 2, 0.01):
+    if close(value, expected / 2, rtol=0.01):
         return say("that is 1 / lambda_max(H), the step the notebook uses (fastest for the "
                     "steep direction); gradient descent still converges up to twice that")
     design = design_matrix(x)
-    if _close(value, 1 / float(torch.linalg.eigvalsh(design.T @ design).max()), 0.01):
+    if close(value, 1 / float(torch.linalg.eigvalsh(design.T @ design).max()), rtol=0.01):
         return say("close, but that is for the *sum* of squared errors; the notebook descends "
                     "the *mean* (SSE / n), whose Hessian is (2/n) X^T X")
     return say(f"not quite: got {value:.4g}. The MSE is quadratic with Hessian "
