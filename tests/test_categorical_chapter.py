@@ -123,7 +123,7 @@ def test_blit_frame_matches_a_full_drawing():
     """BlitFigure's frame (background + moving bars + the legend's pasted pixels) is the picture a
     full redraw gives, up to the antialiased corners of the legend's frame."""
     from vae_teach.widgets import new_figure
-    from vae_teach.widgets.categorical import BlitFigure
+    from vae_teach.widgets._base import BlitFigure
 
     fig = new_figure(figsize=(4, 3), dpi=80)
     ax = fig.add_axes((0.1, 0.1, 0.85, 0.8))

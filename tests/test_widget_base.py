@@ -31,6 +31,19 @@ def test_moving_a_control_re_renders_the_image_and_status():
     assert w.n_renders == 3 and w.values == {"level": 0.9, "size": 6}
 
 
+def test_latest_is_declared_and_filled_by_the_render_function():
+    assert make_widget().latest == {}                      # every widget has one
+    latest: dict = {}
+
+    def render(level):
+        latest["level"] = level
+        return array_to_png([[level]])
+
+    w = CourseWidget({"level": widgets.FloatSlider(value=0.5, min=0, max=1)}, render,
+                     latest=latest)
+    assert w.latest is latest and w.set(level=0.25).latest == {"level": 0.25}
+
+
 def test_picture_keeps_its_proportions_in_the_layout():
     layout = make_widget().image.layout
     assert layout.align_self == "flex-start" and layout.object_fit == "contain"   # never stretched

@@ -13,8 +13,7 @@ import numpy as np
 
 from ..bayesnet import WET_GRASS_POSITIONS, BayesNet, draw_network, node_color, wet_grass_network
 from ..plots import label_colors
-from ._base import CourseWidget, new_figure
-from .categorical import BlitFigure
+from ._base import BlitFigure, CourseWidget, new_figure
 
 EVIDENCE_OPTIONS = ("?", "0", "1")
 
@@ -126,8 +125,6 @@ def bayesnet_explorer(net: BayesNet | None = None, *, positions=None,
                                f"(prior {prior[node]:.3f})" for node in current.nodes)
         return blit.png(), text
 
-    widget = CourseWidget(controls, render, title="Bayesian network: move the tables, observe "
-                                                  "nodes")
-    widget.latest = latest
-    return widget
+    return CourseWidget(controls, render, latest=latest,
+                        title="Bayesian network: move the tables, observe nodes")
 

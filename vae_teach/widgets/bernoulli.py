@@ -1,7 +1,7 @@
 """The log-likelihood explorer of notebook 06: a binary digit x, a map of pixel probabilities p,
 and what each pixel costs, log p(x_j | p_j) in nats.
 
-``pixel_log_likelihood(x, logits)`` is the pure computation: per pixel
+The per-pixel computation is ``vae_teach.distributions.pixel_log_likelihood``: per pixel
 ``x_j l_j - softplus(l_j)`` (the stable form of ``x_j log p_j + (1 - x_j) log(1 - p_j)``,
 p_j = sigmoid(l_j)) and its sum over the pixels, the log-likelihood of the whole image.
 ``map_logits`` builds the maps the explorer offers (uniform 1/2, the mean training image,
@@ -16,13 +16,12 @@ import math
 import ipywidgets as widgets
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data import load_mnist
+from ..distributions import pixel_log_likelihood
 from ..plots import rgb_to_png
-from ..utils import check_choice, check_positive_float, check_same_shape, check_tensor
-from ._base import CourseWidget, new_figure
-from .categorical import BlitFigure
+from ..utils import check_choice, check_positive_float, check_tensor
+from ._base import BlitFigure, CourseWidget, new_figure
 
 MAP_CHOICES = ("uniform 0.5", "mean training image", "mean of the same class",
                "mean of another class", "VAE reconstruction")
@@ -32,23 +31,6 @@ FRAME_GREY = 170
 
 
 # ------------------------------------------------------------------------------ computation
-
-def pixel_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Per-pixel ``log Bernoulli(x_j; sigmoid(l_j)) = x_j l_j - softplus(l_j)`` (same shape as
-    ``x``, nats) and their sum over all entries, the log-likelihood of the image (a float).
-
-    Exact and finite for every finite logit.  ``x`` holds targets in [0, 1] (binary pixels; grey
-    levels give the negative binary cross-entropy, which is not a normalized log-likelihood).
-    """
-    check_tensor("x", x)
-    check_tensor("logits", logits)
-    check_same_shape("x", x, "logits", logits)
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError("x must hold pixel values in [0, 1]; got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
-    per_pixel = x * logits - F.softplus(logits)
-    return per_pixel, float(per_pixel.double().sum())
-
 
 def smoothed_mean_image(x: torch.Tensor, pseudocount: float = LAPLACE_PSEUDOCOUNT) -> torch.Tensor:
     """The fraction of images with pixel j on, with add-``pseudocount`` smoothing:
@@ -87,7 +69,8 @@ def map_logits(choice: str, maps: ProbabilityMaps, *, x: torch.Tensor | None = N
     ``MAP_CHOICES``.  "mean of the same class" needs ``label``, "mean of another class" needs
     ``other_class``, "VAE reconstruction" needs ``model`` and the digit ``x``: it is
     decode(mu(x)), the decoder's logits at the encoder's mean.  (Working with logits keeps a
-    confident decoder's |l| > 17 exact, where float32 probabilities would round to 0 or 1.)"""
+    confident decoder's values exact where float32 probabilities would round to 1 (l > ~16.6) or
+    to 0 (l < ~-88.7).)"""
     check_choice("choice", choice, MAP_CHOICES)
     if choice == "uniform 0.5":
         return torch.zeros_like(maps.overall, dtype=torch.float64)
@@ -248,7 +231,5 @@ def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
                 f"worst pixel: {numbers['worst_pixel_nats']:.2f} nats")
         return png, text
 
-    widget = CourseWidget(controls, render, title="What does each pixel cost? "
-                          "log p(x | p) = Σ_j x_j log p_j + (1 − x_j) log(1 − p_j)")
-    widget.latest = latest
-    return widget
+    return CourseWidget(controls, render, latest=latest, title="What does each pixel cost? "
+                        "log p(x | p) = Σ_j x_j log p_j + (1 − x_j) log(1 − p_j)")

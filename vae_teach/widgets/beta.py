@@ -23,8 +23,7 @@ from ..distributions import gaussian_kl_unchecked
 from ..information import active_units, encode_dataset
 from ..objectives import elbo_terms
 from ..utils import check_positive_float, check_positive_int, check_tensor
-from ._base import CourseWidget, new_figure
-from .categorical import BlitFigure
+from ._base import BlitFigure, CourseWidget, new_figure
 
 TRAVERSAL_RANGE = 3.0          # traverse z_j over [-3, 3]: +-3 prior standard deviations
 N_TRAVERSAL_STEPS = 9

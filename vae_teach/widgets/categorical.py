@@ -18,49 +18,11 @@ import numpy as np
 import torch
 
 from ..distributions import entropy, softmax
-from ..plots import label_colors, rgb_to_png
+from ..plots import label_colors
 from ..utils import check_positive_float, check_positive_int
-from ._base import CourseWidget, new_figure
+from ._base import BlitFigure, CourseWidget, new_figure
 
 SAMPLE_SIZES = (10, 30, 100, 300, 1000, 3000, 10000, 100000)
-
-
-class BlitFigure:
-    """Draw a figure's static parts (axes, ticks, legend) once; per update redraw only the
-    artists that move, onto a copy of that background, and encode the pixels as PNG.
-
-    ``on_top``: static artists that must cover the moving ones (a legend over the bars).  Their
-    pixels are copied once, after the first drawing, and pasted back over each frame, instead of
-    being drawn again (a legend's text is the most expensive thing to draw).  They should be
-    opaque (a legend with ``framealpha=1``): what shows through them is the first drawing.
-
-    About 5-10x cheaper than ``savefig`` for a figure whose text and grid do not change.
-    Also used by the widgets of notebooks 05, 06, 07 and 10 (``vae_teach.widgets.bayesnet``,
-    ``bernoulli``, ``latent``, ``beta``).
-    """
-
-    def __init__(self, fig, moving, on_top=()):
-        self.fig, self.moving = fig, list(moving)
-        for artist in self.moving:
-            artist.set_animated(True)          # left out of the background drawing below
-        fig.canvas.draw()
-        self.background = fig.canvas.copy_from_bbox(fig.bbox)
-        renderer = fig.canvas.get_renderer()
-        self.on_top = [fig.canvas.copy_from_bbox(artist.get_window_extent(renderer))
-                       for artist in on_top]
-
-    def pixels(self) -> np.ndarray:
-        """The current frame as an [H, W, 3] uint8 array (a copy)."""
-        canvas = self.fig.canvas
-        canvas.restore_region(self.background)
-        for artist in self.moving:
-            self.fig.draw_artist(artist)
-        for region in self.on_top:
-            canvas.restore_region(region)
-        return np.array(np.asarray(canvas.buffer_rgba())[..., :3])
-
-    def png(self) -> bytes:
-        return rgb_to_png(self.pixels())
 
 
 @dataclass
@@ -151,6 +113,5 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
                 f"and p = {current.total_variation:.3f} (shrinks like 1/√n)")
         return blit.png(), text
 
-    widget = CourseWidget(controls, render, title="A die with logits: move the sliders")
-    widget.latest = latest
-    return widget
+    return CourseWidget(controls, render, latest=latest,
+                        title="A die with logits: move the sliders")

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from matplotlib.patches import Ellipse
 
+from ..distributions import standard_normal_log_prob
 from ..latent import (IMAGE_SHAPE, _latent_dim, _require_2d, decode_probs, encode_dataset,
                       posterior_ellipse)
 from ..plots import array_to_png, label_colors, rgb_to_png
 from ..utils import check_positive_float, check_positive_int, check_tensor
-from ._base import CourseWidget, new_figure
-from .categorical import BlitFigure
+from ._base import BlitFigure, CourseWidget, new_figure
 
 SLIDER_LIMIT = 4.0          # sliders on z run over [-4, 4]: beyond +-4 the prior has < 1e-4 mass
 SLIDER_STYLE = {"description_width": "110px"}
@@ -61,12 +61,11 @@ def decoder_explorer(model, *, z1: float = 0.0, z2: float = 0.0, base=None,
         probs = decode_probs(model, z)
         latest.update(z=z, probs=probs)
         text = (f"z = ({z1:+.2f}, {z2:+.2f}); log prior density log p(z) = "
-                f"{float(-0.5 * (z.pow(2).sum() + latent_dim * np.log(2 * np.pi))):.2f}")
+                f"{float(standard_normal_log_prob(z)):.2f}")
         return array_to_png(probs.reshape(IMAGE_SHAPE), scale=scale), text
 
-    widget = CourseWidget(controls, render, title="Decode a latent point: p(x_j = 1 | z)")
-    widget.latest = latest
-    return widget
+    return CourseWidget(controls, render, latest=latest,
+                        title="Decode a latent point: p(x_j = 1 | z)")
 
 
 class _PastingBlitter(BlitFigure):
@@ -179,7 +178,6 @@ def latent_explorer(model, x: torch.Tensor, labels: torch.Tensor, *, z1: float =
                 f"{n_std:g}σ ellipse; black dot: its mean")
         return png, text
 
-    widget = CourseWidget(controls, render, title="Latent-space explorer (2-D VAE)")
-    widget.latest = latest
+    widget = CourseWidget(controls, render, latest=latest, title="Latent-space explorer (2-D VAE)")
     widget.image_boxes = dict(boxes)       # name -> (top, left, scale) in PNG pixels (for tests)
     return widget
