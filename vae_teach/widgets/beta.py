@@ -214,7 +214,8 @@ def _blit_renderer(fig, animated: list):
 def beta_explorer(views: BetaViews, *, beta=None) -> CourseWidget:
     """Choose beta: the first test digits and their reconstructions (decoded posterior means),
     and all test images' posterior means projected on their two principal axes (PCA of
-    E_q[z|x]), coloured by digit.  The axes are the same for every beta.  Every beta's picture
+    E_q[z|x], done separately for each beta), coloured by digit.  Only the axis ranges are the
+    same for every beta, so the cloud visibly shrinks as beta grows.  Every beta's picture
     is drawn when the widget is built, so moving the slider costs no drawing at all."""
     _check_views(views)
     first = views[views.betas[0]]
