@@ -92,8 +92,8 @@ def pixel_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.T
 def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The textbook formula ``sum x log p + (1 - x) log(1 - p)`` evaluated literally.
 
-    Kept only to *show* its failure (notebook 06): it returns -inf or NaN once p rounds to 0 or
-    1, which happens for |logit| > ~17 in float32.  Never train with it.  ``probs`` and ``x``
+    Kept only to *show* its failure (notebook 06): it returns -inf or NaN once p rounds to 1
+    (logit > ~16.6) or to 0 (logit < ~-88.7) in float32.  Never train with it.  ``probs`` and ``x``
     must lie in [0, 1] (the failure shown is rounding, not a bad argument).
     """
     probs = _checked("probs", probs)
