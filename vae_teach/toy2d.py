@@ -580,7 +580,7 @@ def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, bandwidth: flo
 
     The only "likelihood" one can attach to a GAN's samples (Goodfellow et al. 2014, §5).  It is
     an estimate of the likelihood of *another* model (samples + Gaussian blur), biased, and
-    unreliable in high dimensions (Theis, van den Oord & Bethge 2016, §3.2).
+    unreliable in high dimensions (Theis, van den Oord & Bethge 2016, §3.5).
     """
     _check_points(samples, "samples")
     _check_points(x)
