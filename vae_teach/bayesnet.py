@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .utils import check_positive_int
+from .utils import validate_positive_int
 
 MAX_ENUMERATION_NODES = 20  # 2^20 joint entries (8 MB of float64): enumeration's practical end
 
@@ -197,7 +197,7 @@ class BayesNet:
         Visit the nodes parents-first; draw each one from its table, row chosen by the values
         its parents already got: x_j ~ Bernoulli(P(x_j = 1 | Pa(x_j))).
         """
-        n = check_positive_int("n", n)
+        n = validate_positive_int("n", n)
         x = torch.zeros(n, len(self.nodes), dtype=torch.int64)
         for node in self.nodes:
             p_one = self._p_one_given_parents(node, x)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .information import encode_dataset  # the course's one batched encoder
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .utils import validate_positive_float, validate_positive_int, validate_tensor
 
 # ------------------------------------------------------------------------------- input helpers
 
@@ -65,7 +65,7 @@ def _check_unit_interval(name: str, x: torch.Tensor) -> None:
 def _as_float_tensor(name: str, value, ndim=None) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.asarray(value, dtype=np.float64))
-    return check_tensor(name, value, ndim=ndim)
+    return validate_tensor(name, value, ndim=ndim)
 
 
 def _check_pm1(name: str, y: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -91,9 +91,9 @@ def beta_prior_from_unlabelled(x_unlabelled: torch.Tensor, strength: float = 2.0
     ``strength`` = a_j + b_j counts as that many "pseudo-images" per class.  No label is used:
     this is how unlabelled data enters a generative classifier (notebook 01).
     """
-    x = check_tensor("x_unlabelled", x_unlabelled, ndim=2)
+    x = validate_tensor("x_unlabelled", x_unlabelled, ndim=2)
     _check_unit_interval("x_unlabelled", x)
-    strength = check_positive_float("strength", strength)
+    strength = validate_positive_float("strength", strength)
     p = (x.double().sum(0) + 1.0) / (x.shape[0] + 2.0)
     return strength * p, strength * (1.0 - p)
 
@@ -116,7 +116,7 @@ class BernoulliNaiveBayes:
     def __init__(self, alpha=1.0, beta=1.0, n_classes: int | None = None):
         self.alpha = self._check_prior("alpha", alpha)
         self.beta = self._check_prior("beta", beta)
-        self.n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, 2)
+        self.n_classes = None if n_classes is None else validate_positive_int("n_classes", n_classes, 2)
         self.pixel_probs: torch.Tensor | None = None
         self.log_prior: torch.Tensor | None = None
         self.class_counts: torch.Tensor | None = None
@@ -124,16 +124,16 @@ class BernoulliNaiveBayes:
     @staticmethod
     def _check_prior(name: str, value):
         if isinstance(value, torch.Tensor):
-            check_tensor(name, value, ndim=1)
+            validate_tensor(name, value, ndim=1)
             if (value <= 0).any():
                 raise ValueError(f"{name} must be > 0 everywhere (a Beta parameter)")
             return value.double()
-        return check_positive_float(name, value)
+        return validate_positive_float(name, value)
 
     # ----------------------------------------------------------------------------- fitting
     def fit(self, x: torch.Tensor, labels: torch.Tensor) -> "BernoulliNaiveBayes":
         """Count: class sizes n_c and on-pixels n_cj, then the smoothed estimates."""
-        x = check_tensor("x", x, ndim=2)
+        x = validate_tensor("x", x, ndim=2)
         _check_unit_interval("x", x)
         labels = _check_labels("labels", labels, x.shape[0])
         k = self.n_classes or int(labels.max()) + 1
@@ -159,7 +159,7 @@ class BernoulliNaiveBayes:
 
     def _check_x(self, x) -> torch.Tensor:
         self._fitted()
-        x = check_tensor("x", x, ndim=2)
+        x = validate_tensor("x", x, ndim=2)
         if x.shape[1] != self.pixel_probs.shape[1]:
             raise ValueError(f"x must have {self.pixel_probs.shape[1]} columns, got {x.shape[1]}")
         _check_unit_interval("x", x)
@@ -228,8 +228,8 @@ def balanced_subset(labels, n_labelled: int, seed: int, n_classes: int | None = 
     """Indices of ``n_labelled`` examples, ``n_labelled / K`` drawn at random from each class
     (without replacement), reproducibly from ``seed``.  ``n_labelled`` must be a multiple of K."""
     labels = _check_labels("labels", labels).numpy()
-    n_labelled = check_positive_int("n_labelled", n_labelled)
-    seed = check_positive_int("seed", seed, minimum=0)
+    n_labelled = validate_positive_int("n_labelled", n_labelled)
+    seed = validate_positive_int("seed", seed, minimum=0)
     k = n_classes or int(labels.max()) + 1
     if n_labelled % k:
         raise ValueError(f"n_labelled must be a multiple of the number of classes ({k}) for a "
@@ -265,9 +265,9 @@ def logistic_regression_fitter(C: float = 1.0, max_iter: int = 500, tol: float =
     fits its full-data model the same way, so its numbers agree with the learning curve's."""
     from sklearn.linear_model import LogisticRegression
 
-    C = check_positive_float("C", C)
-    max_iter = check_positive_int("max_iter", max_iter)
-    tol = check_positive_float("tol", tol)
+    C = validate_positive_float("C", C)
+    max_iter = validate_positive_int("max_iter", max_iter)
+    tol = validate_positive_float("tol", tol)
 
     def fit_predict(x_lab, y_lab, x_test):
         model = LogisticRegression(C=C, max_iter=max_iter, tol=tol)
@@ -306,9 +306,9 @@ def learning_curve(fitters: dict[str, Fitter], x_train, y_train, x_test, y_test,
         raise ValueError("n_labels must list at least one number of labels")
     rows = []
     for n in n_labels:
-        n = check_positive_int("n_labels", n)
+        n = validate_positive_int("n_labels", n)
         seeds = n_seeds.get(n, 1) if isinstance(n_seeds, dict) else n_seeds
-        seeds = 1 if n == len(y_train) else check_positive_int("n_seeds", seeds)
+        seeds = 1 if n == len(y_train) else validate_positive_int("n_seeds", seeds)
         for seed in range(seeds):
             index = np.arange(len(y_train)) if n == len(y_train) else \
                 balanced_subset(y_train, n, seed)
@@ -366,7 +366,7 @@ def hinge_primal_objective(w: torch.Tensor, b, x: torch.Tensor, y: torch.Tensor,
     if w.shape[0] != x.shape[1]:
         raise ValueError(f"w has {w.shape[0]} entries but x has {x.shape[1]} columns")
     y = _check_pm1("y", y, x.shape[0])
-    C = check_positive_float("C", C)
+    C = validate_positive_float("C", C)
     b = torch.as_tensor(b, dtype=torch.float64)
     return 0.5 * w @ w + C * torch.clamp(1.0 - y * (x @ w + b), min=0.0).sum()
 
@@ -399,9 +399,9 @@ def fit_svm_subgradient(x, y, C: float, n_steps: int = 1500, *, record_every: in
     """
     x = _as_float_tensor("x", x, ndim=2).double()
     y = _check_pm1("y", y, x.shape[0])
-    C = check_positive_float("C", C)
-    n_steps = check_positive_int("n_steps", n_steps, minimum=2)
-    record_every = check_positive_int("record_every", record_every)
+    C = validate_positive_float("C", C)
+    n_steps = validate_positive_int("n_steps", n_steps, minimum=2)
+    record_every = validate_positive_int("record_every", record_every)
     w = torch.zeros(x.shape[1], dtype=torch.float64)
     b = torch.zeros((), dtype=torch.float64)
     w_sum, b_sum, n_sum = torch.zeros_like(w), torch.zeros_like(b), 0
@@ -429,7 +429,7 @@ def fit_svm_sklearn(x, y, C: float):
 
     x = _as_float_tensor("x", x, ndim=2).double()
     y = _check_pm1("y", y, x.shape[0])
-    C = check_positive_float("C", C)
+    C = validate_positive_float("C", C)
     svc = SVC(kernel="linear", C=C, tol=1e-4).fit(x.numpy(), y.numpy())
     w = torch.from_numpy(svc.coef_.ravel().astype(np.float64))
     b = float(svc.intercept_[0])
@@ -451,7 +451,7 @@ def margin_report(w, b, x, y, tol: float = 1e-3) -> dict:
     x = _as_float_tensor("x", x, ndim=2).double()
     w = _as_float_tensor("w", w, ndim=1).double()
     y = _check_pm1("y", y, x.shape[0])
-    tol = check_positive_float("tol", tol, allow_zero=True)
+    tol = validate_positive_float("tol", tol, allow_zero=True)
     norm = float(w.norm())
     if norm == 0:
         raise ValueError("w is the zero vector: there is no hyperplane and no margin")
@@ -537,8 +537,8 @@ def choose_C(x, y, C_grid=(0.001, 0.01, 0.1, 1.0), folds: int = 3) -> float:
     if not C_grid:
         raise ValueError("C_grid must list at least one value of C")
     for C in C_grid:
-        check_positive_float("C_grid entries", C)
-    folds = check_positive_int("folds", folds, minimum=2)
+        validate_positive_float("C_grid entries", C)
+    folds = validate_positive_int("folds", folds, minimum=2)
     search = GridSearchCV(SVC(kernel="linear", tol=1e-3), {"C": list(C_grid)}, cv=folds)
     search.fit(x.numpy(), y.numpy())
     return float(search.best_params_["C"])
@@ -569,7 +569,7 @@ def svm_comparison(feature_sets: dict, y_train, y_test, positive: int, negative:
         train = _as_float_tensor(f"feature_sets[{name!r}] train", train, ndim=2)[train_rows]
         test = _as_float_tensor(f"feature_sets[{name!r}] test", test, ndim=2)[test_rows]
         for n in n_labels:
-            seeds = 1 if n is None else check_positive_int("n_seeds", n_seeds)
+            seeds = 1 if n is None else validate_positive_int("n_seeds", n_seeds)
             for seed in range(seeds):
                 index = torch.arange(len(train_rows)) if n is None else \
                     torch.from_numpy(balanced_subset(binary_train, n, seed, n_classes=2))

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .utils import as_tensor, check_positive_float, check_positive_int, check_same_shape, check_tensor
+from .utils import as_tensor, validate_positive_float, validate_positive_int, validate_same_shape, validate_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -58,7 +58,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     ``x`` may hold grey levels in [0, 1] too (then it is the negative binary cross-entropy).
     """
     logits, x = _checked("logits", logits), _checked("x", x)
-    check_same_shape("logits", logits, "x", x)
+    validate_same_shape("logits", logits, "x", x)
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
                          f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
@@ -79,9 +79,9 @@ def pixel_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.T
     levels give the negative binary cross-entropy, which is not a normalized log-likelihood).
     Notebook 06 and its explorer widget use it.
     """
-    check_tensor("x", x)
-    check_tensor("logits", logits)
-    check_same_shape("x", x, "logits", logits)
+    validate_tensor("x", x)
+    validate_tensor("logits", logits)
+    validate_same_shape("x", x, "logits", logits)
     if x.min() < 0 or x.max() > 1:
         raise ValueError("x must hold pixel values in [0, 1]; got values in "
                          f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
@@ -98,7 +98,7 @@ def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torc
     """
     probs = _checked("probs", probs)
     x = _checked("x", x)
-    check_same_shape("probs", probs, "x", x)
+    validate_same_shape("probs", probs, "x", x)
     for name, value in (("probs", probs), ("x", x)):
         if value.min() < 0 or value.max() > 1:
             raise ValueError(f"{name} must lie in [0, 1]; got values in "
@@ -114,7 +114,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Closed form: 0.5 * sum( mu^2 + sigma^2 - log sigma^2 - 1 ).
     """
     mu, logvar = _checked("mu", mu), _checked("logvar", logvar)
-    check_same_shape("mu", mu, "logvar", logvar)
+    validate_same_shape("mu", mu, "logvar", logvar)
     return _finite("gaussian_kl", gaussian_kl_unchecked(mu, logvar), logvar)
 
 
@@ -212,7 +212,7 @@ def softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     keeps exp() from overflowing.
     """
     logits = _checked("logits", logits)
-    temperature = check_positive_float("temperature", temperature)
+    temperature = validate_positive_float("temperature", temperature)
     # shift first, then divide: the largest logit becomes exactly 0, whatever the temperature,
     # so a tiny temperature gives the one-hot limit instead of inf - inf = NaN
     scaled = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
@@ -258,7 +258,7 @@ def categorical_mle(outcomes: torch.Tensor, k: int) -> torch.Tensor:
     if outcomes.numel() == 0:
         raise ValueError("outcomes is empty; maximum likelihood needs at least one sample")
     try:
-        k = check_positive_int("k", k)
+        k = validate_positive_int("k", k)
     except TypeError as error:
         raise ValueError(f"k must be a positive int, got {k!r}") from error
     if k > 10**8:

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from .utils import as_tensor, check_choice, check_positive_int, check_size
+from .utils import as_tensor, validate_choice, validate_positive_int, validate_size
 
 ESTIMATORS = ("reparameterization", "score function", "score function + baseline")
 
@@ -67,7 +67,7 @@ class Quadratic:
         """Exact variance, per coordinate, of a ONE-sample estimate of d/dmu (divide by S for S
         samples).  Reparameterization: 4 sigma_d^2.  Score function (no baseline): from the
         Gaussian moments E e^2 = 1, E e^4 = 3, E e^6 = 15 (derivation in the notebook)."""
-        check_choice("estimator", estimator, ESTIMATORS[:2])
+        validate_choice("estimator", estimator, ESTIMATORS[:2])
         a = (mu - self.target).to(torch.float64)
         s = sigma.to(torch.float64)
         if estimator == "reparameterization":
@@ -105,8 +105,8 @@ def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor
     if not callable(f):
         raise TypeError(f"f must be a function of z [S, D] -> [S], got {type(f).__name__}")
     mu, sigma = _check_mu_sigma(mu, sigma)
-    n_samples = check_size("n_samples", n_samples, per_item=8 * mu.shape[0])
-    check_choice("estimator", estimator, ESTIMATORS)
+    n_samples = validate_size("n_samples", n_samples, per_item=8 * mu.shape[0])
+    validate_choice("estimator", estimator, ESTIMATORS)
     eps = torch.randn((n_samples, mu.shape[0]), generator=generator, dtype=torch.float64)
     # one copy of (mu, sigma) per draw, so autograd returns per-draw gradients
     mu_s = mu.expand(n_samples, -1).clone().requires_grad_(True)
@@ -140,8 +140,8 @@ def estimator_variance(f, mu, sigma, n_samples: int, estimator: str = "reparamet
     Draws are made in chunks of at most ``max_elements`` numbers (2 MB of float64 per tensor),
     so large S * D stays cheap in time and in memory.
     """
-    n_samples = check_positive_int("n_samples", n_samples)
-    n_repeats = check_positive_int("n_repeats", n_repeats, minimum=2)
+    n_samples = validate_positive_int("n_samples", n_samples)
+    n_repeats = validate_positive_int("n_repeats", n_repeats, minimum=2)
     mu, sigma = _check_mu_sigma(mu, sigma)
     per_chunk = max(1, max_elements // (n_samples * mu.shape[0]))
     means_mu, means_sigma = [], []
@@ -168,11 +168,11 @@ def variance_table(dims=(1, 10, 100), sample_sizes=(1, 10, 100), *, mu_value: fl
     import pandas as pd
 
     for name in estimators:
-        check_choice("estimators", name, ESTIMATORS)
+        validate_choice("estimators", name, ESTIMATORS)
     f = Quadratic(0.0)
     rows = []
     for dim in dims:
-        dim = check_positive_int("dims", dim)
+        dim = validate_positive_int("dims", dim)
         mu = torch.full((dim,), float(mu_value), dtype=torch.float64)
         sigma = torch.full((dim,), float(sigma_value), dtype=torch.float64)
         exact_mu, _ = f.gradient(mu, sigma)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 from .distributions import LOG_2PI, gaussian_kl_unchecked, standard_normal_log_prob
-from .utils import check_positive_float, check_positive_int, check_same_shape, check_tensor
+from .utils import validate_positive_float, validate_positive_int, validate_same_shape, validate_tensor
 
 # How many float64 numbers one chunk of the mixture computation may hold (~32 MB).
 MIXTURE_CHUNK_ELEMENTS = 2 ** 22
@@ -103,13 +103,13 @@ class ActiveUnits(NamedTuple):
 # --------------------------------------------------------------------------------- input checks
 
 def _check_encoder_outputs(mu, logvar) -> None:
-    check_tensor("mu", mu, ndim=2)
-    check_tensor("logvar", logvar, ndim=2)
-    check_same_shape("mu", mu, "logvar", logvar)
+    validate_tensor("mu", mu, ndim=2)
+    validate_tensor("logvar", logvar, ndim=2)
+    validate_same_shape("mu", mu, "logvar", logvar)
 
 
 def _check_samples_and_generator(n_samples, generator) -> int:
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = validate_positive_int("n_samples", n_samples)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got "
                         f"{type(generator).__name__}")
@@ -121,8 +121,8 @@ def _check_samples_and_generator(n_samples, generator) -> int:
 @torch.no_grad()
 def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's (mu, logvar) for every row of ``x`` ([N, d] each), without gradients."""
-    check_tensor("x", x, ndim=2)
-    batch_size = check_positive_int("batch_size", batch_size)
+    validate_tensor("x", x, ndim=2)
+    batch_size = validate_positive_int("batch_size", batch_size)
     if not hasattr(model, "encode"):
         raise TypeError(f"model must have an encode(x) method, got {type(model).__name__}")
     was_training = getattr(model, "training", False)
@@ -211,11 +211,11 @@ def aggregate_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
     Cost: O(M N d), in chunks of at most ``chunk_elements`` numbers.
     """
     _check_encoder_outputs(mu, logvar)
-    check_tensor("z", z, ndim=(1, 2))
+    validate_tensor("z", z, ndim=(1, 2))
     if z.shape[-1] != mu.shape[1]:
         raise ValueError(f"z must have {mu.shape[1]} entries in its last dimension (the latent "
                          f"size of mu), got {z.shape[-1]}")
-    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
+    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     single = z.dim() == 1
     z2 = z[None] if single else z
     if per_dimension:
@@ -246,7 +246,7 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 
     n_samples = _check_samples_and_generator(n_samples, generator)
     n, d = mu.shape
     z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, d)   # [S N, d]
-    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
+    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     own = torch.arange(n).repeat(n_samples)                   # row s N + n was drawn from q(z|x_n)
     log_mix, log_own = _mixture_log_density(z, mu, logvar, chunk_elements, own_component=own)
     return _estimate(log_own - log_mix)
@@ -301,7 +301,7 @@ def marginal_kl_split(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 2
     """
     _check_encoder_outputs(mu, logvar)
     n_samples = _check_samples_and_generator(n_samples, generator)
-    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
+    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, mu.shape[1])
     log_joint = aggregate_log_density(z, mu, logvar, chunk_elements=chunk_elements)
     log_dims = aggregate_log_density(z, mu, logvar, per_dimension=True,
@@ -347,11 +347,11 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> ActiveUnits:
     ``mu`` holds the posterior means E_q[z] = mu(x_n) of N data points, [N, d] (N >= 2).  The
     variance over the data is the population variance (divide by N).
     """
-    check_tensor("mu", mu, ndim=2)
+    validate_tensor("mu", mu, ndim=2)
     if mu.shape[0] < 2:
         raise ValueError(f"mu must hold at least 2 data points to have a variance, got "
                          f"{mu.shape[0]}")
-    threshold = check_positive_float("threshold", threshold)
+    threshold = validate_positive_float("threshold", threshold)
     activity = mu.double().var(dim=0, unbiased=False).float()
     return ActiveUnits(activity, int((activity > threshold).sum()), threshold)
 
@@ -360,8 +360,8 @@ def gaussian_channel_information(signal_variance: float, noise_variance: float,
                                  gain: float = 1.0) -> float:
     """Closed-form I(x; z) in nats for x ~ N(0, s^2), z | x ~ N(gain x, sigma^2):
     0.5 log(1 + gain^2 s^2 / sigma^2).  The continuous reference curve of notebook 10."""
-    s2 = check_positive_float("signal_variance", signal_variance)
-    n2 = check_positive_float("noise_variance", noise_variance)
+    s2 = validate_positive_float("signal_variance", signal_variance)
+    n2 = validate_positive_float("noise_variance", noise_variance)
     if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not math.isfinite(gain):
         raise TypeError(f"gain must be a finite number, got {gain!r}")
     return 0.5 * math.log1p(gain * gain * s2 / n2)

@@ -20,7 +20,7 @@ import torch
 
 from .information import encode_dataset  # noqa: F401  (the course's one batched encoder)
 from .plots import label_colors, tile
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .utils import validate_positive_float, validate_positive_int, validate_tensor
 
 IMAGE_SHAPE = (28, 28)
 
@@ -67,7 +67,7 @@ def posterior_ellipse(mu, logvar, n_std: float = 2.0) -> EllipseParams:
     if mu.shape != (2,) or logvar.shape != (2,):
         raise ValueError(f"mu and logvar must each hold 2 numbers (a 2-D latent), got shapes "
                          f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
-    n_std = check_positive_float("n_std", n_std)
+    n_std = validate_positive_float("n_std", n_std)
     sigma = torch.exp(0.5 * logvar)
     return EllipseParams((float(mu[0]), float(mu[1])), float(2 * n_std * sigma[0]),
                          float(2 * n_std * sigma[1]))
@@ -76,7 +76,7 @@ def posterior_ellipse(mu, logvar, n_std: float = 2.0) -> EllipseParams:
 def gaussian_grid(n: int = 15, tail: float = 0.03) -> torch.Tensor:
     """n values z with equal prior mass between them: Phi^{-1} of n points evenly spaced in
     [tail, 1 - tail] (Kingma & Welling 2014, figure 4 does the same)."""
-    n = check_positive_int("n", n, minimum=2)
+    n = validate_positive_int("n", n, minimum=2)
     if not 0 < tail < 0.5:
         raise ValueError(f"tail must lie in (0, 0.5), got {tail}")
     levels = torch.linspace(tail, 1 - tail, n, dtype=torch.float64)
@@ -100,9 +100,9 @@ def decoded_manifold(model, n: int = 15, tail: float = 0.03) -> tuple[torch.Tens
 @torch.no_grad()
 def interpolate(model, x_a: torch.Tensor, x_b: torch.Tensor, n_steps: int = 8) -> torch.Tensor:
     """Decoded images along z(t) = (1 - t) mu(x_a) + t mu(x_b), t = 0 .. 1: [n_steps, 784]."""
-    n_steps = check_positive_int("n_steps", n_steps, minimum=2)
-    x_a = check_tensor("x_a", x_a).reshape(1, -1)
-    x_b = check_tensor("x_b", x_b).reshape(1, -1)
+    n_steps = validate_positive_int("n_steps", n_steps, minimum=2)
+    x_a = validate_tensor("x_a", x_a).reshape(1, -1)
+    x_b = validate_tensor("x_b", x_b).reshape(1, -1)
     mu_a, _ = model.encode(x_a)
     mu_b, _ = model.encode(x_b)
     t = torch.linspace(0, 1, n_steps).unsqueeze(1)
@@ -138,7 +138,7 @@ def plot_vae_pipeline(model, x: torch.Tensor, *, generator: torch.Generator | No
     draw x' ~ p(x|z).  Returns the axes."""
     import matplotlib.pyplot as plt
 
-    x = check_tensor("x", x).reshape(1, -1)
+    x = validate_tensor("x", x).reshape(1, -1)
     mu, logvar = model.encode(x)
     sigma = torch.exp(0.5 * logvar)
     eps = torch.randn(mu.shape, generator=generator)

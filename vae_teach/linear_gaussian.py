@@ -19,12 +19,12 @@ import math
 import torch
 
 from .distributions import LOG_2PI, gaussian_kl_full
-from .utils import check_positive_float, check_positive_int, check_tensor
+from .utils import validate_positive_float, validate_positive_int, validate_tensor
 
 
 def _as_batch(name: str, value: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
     """Check a [size] or [N, size] float tensor and return it as [N, size] in ``dtype``."""
-    check_tensor(name, value, ndim=(1, 2))
+    validate_tensor(name, value, ndim=(1, 2))
     if value.shape[-1] != size:
         raise ValueError(f"{name} must have {size} entries in its last dimension, "
                          f"got shape {tuple(value.shape)}")
@@ -57,11 +57,11 @@ class LinearGaussianModel:
     """
 
     def __init__(self, W: torch.Tensor, b: torch.Tensor, noise_std: float):
-        check_tensor("W", W, ndim=2)
-        check_tensor("b", b, ndim=1)
+        validate_tensor("W", W, ndim=2)
+        validate_tensor("b", b, ndim=1)
         if b.shape[0] != W.shape[0]:
             raise ValueError(f"b must have {W.shape[0]} entries (the rows of W), got {b.shape[0]}")
-        self.noise_std = check_positive_float("noise_std", noise_std)
+        self.noise_std = validate_positive_float("noise_std", noise_std)
         self.W = W.detach().clone()
         self.b = b.detach().to(W.dtype).clone()
         self.data_dim, self.latent_dim = W.shape
@@ -71,8 +71,8 @@ class LinearGaussianModel:
                generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float64) -> "LinearGaussianModel":
         """A model with W, b drawn from N(0, 1) (reproducible with ``generator``)."""
-        data_dim = check_positive_int("data_dim", data_dim)
-        latent_dim = check_positive_int("latent_dim", latent_dim)
+        data_dim = validate_positive_int("data_dim", data_dim)
+        latent_dim = validate_positive_int("latent_dim", latent_dim)
         W = torch.randn(data_dim, latent_dim, generator=generator, dtype=dtype)
         b = torch.randn(data_dim, generator=generator, dtype=dtype)
         return cls(W, b, noise_std)
@@ -109,7 +109,7 @@ class LinearGaussianModel:
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) = log N(x; W z + b, sigma^2 I); z is [N, K] or [S, N, K]."""
         x = _as_batch("x", x, self.data_dim, self.W.dtype)
-        check_tensor("z", z, ndim=(1, 2, 3))
+        validate_tensor("z", z, ndim=(1, 2, 3))
         if z.shape[-1] != self.latent_dim:
             raise ValueError(f"z must have {self.latent_dim} entries in its last dimension, "
                              f"got shape {tuple(z.shape)}")
@@ -129,7 +129,7 @@ class LinearGaussianModel:
     def sample(self, n: int, *, generator: torch.Generator | None = None,
                return_z: bool = False):
         """Ancestral samples: z ~ N(0, I), then x = W z + b + sigma * noise.  [n, D]."""
-        n = check_positive_int("n", n)
+        n = validate_positive_int("n", n)
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.W.dtype)
         noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.W.dtype)
         x = z @ self.W.T + self.b + self.noise_std * noise
@@ -139,7 +139,7 @@ class LinearGaussianModel:
     def _check_q(self, x, q_mean, q_cov):
         x = _as_batch("x", x, self.data_dim, self.W.dtype)
         q_mean = _as_batch("q_mean", q_mean, self.latent_dim, self.W.dtype)
-        check_tensor("q_cov", q_cov, ndim=(2, 3))
+        validate_tensor("q_cov", q_cov, ndim=(2, 3))
         k = self.latent_dim
         if q_cov.shape[-2:] != (k, k):
             raise ValueError(f"q_cov must be [{k}, {k}] or [N, {k}, {k}], got {tuple(q_cov.shape)}")

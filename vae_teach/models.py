@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from .utils import MAX_ELEMENTS, as_tensor, check_positive_int, check_size
+from .utils import MAX_ELEMENTS, as_tensor, validate_positive_int, validate_size
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus,
                "gelu": nn.GELU}
@@ -54,7 +54,7 @@ class BernoulliVAE(nn.Module):
         """Check the constructor's arguments, the model's size included, before allocating."""
         for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
                             ("latent_dim", latent_dim), ("n_hidden_layers", n_hidden_layers)):
-            check_positive_int(name, value)
+            validate_positive_int(name, value)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         n_weights = 2 * (input_dim * hidden_dim + (n_hidden_layers - 1) * hidden_dim ** 2
@@ -89,9 +89,9 @@ class BernoulliVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q_phi(z|x): mean and log-variance, each [N, latent_dim].  ``x``: pixels
         in [0, 1]; NumPy arrays and other float dtypes are converted to float32."""
-        return self._encode(self._check_input(x))
+        return self._encode_unchecked(self._check_input(x))
 
-    def _encode(self, x):
+    def _encode_unchecked(self, x):
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         return mu, logvar
 
@@ -124,7 +124,7 @@ class BernoulliVAE(nn.Module):
         With ``probs=True`` return the pixel probabilities sigmoid(decode(z)) instead of a binary
         draw (the usual way to *show* samples: a binary draw looks speckled).
         """
-        n = check_size("n", n, per_item=self.input_dim + self.latent_dim)
+        n = validate_size("n", n, per_item=self.input_dim + self.latent_dim)
         z = torch.randn(n, self.latent_dim, generator=generator)
         pixel_probs = torch.sigmoid(self.decoder(z))
         return pixel_probs if probs else torch.bernoulli(pixel_probs, generator=generator)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from .distributions import bernoulli_log_prob_unchecked, gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
-from .utils import as_tensor, check_positive_float, check_positive_int, check_size
+from .utils import as_tensor, validate_positive_float, validate_positive_int, validate_size
 
 # How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
 IWAE_CHUNK_ELEMENTS = 2 ** 24
@@ -47,7 +47,7 @@ def log_px_given_z(model, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return bernoulli_log_prob_unchecked(model.decoder(z), x).sum(dim=-1)
 
 
-def check_vae(model) -> None:
+def validate_vae(model) -> None:
     """A TypeError naming what was passed unless ``model`` is a VAE of the course's interface:
     ``encode(x) -> (mu, logvar)`` and ``decoder(z) -> logits`` (or its own ``log_px_given_z``)."""
     if isinstance(model, tuple):
@@ -62,7 +62,7 @@ def check_vae(model) -> None:
 def _check_model_input(model, x) -> torch.Tensor:
     """Check ``model`` and return ``x`` as [N, input_dim] in the model's dtype (arrays and other
     float dtypes converted), with Bernoulli targets in [0, 1] for a Bernoulli model."""
-    check_vae(model)
+    validate_vae(model)
     x = as_tensor("x", x, ndim=2, keep_float64=True)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     if dtype is not None and x.dtype != dtype:
@@ -86,15 +86,15 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
     ``beta`` != 1 the first field is the beta-VAE objective -(D + beta R) instead of the ELBO.
     """
     x = _check_model_input(model, x)
-    n_samples = check_size("n_samples", n_samples, per_item=x.shape[0] * x.shape[1])
-    beta = check_positive_float("beta", beta, allow_zero=True)
+    n_samples = validate_size("n_samples", n_samples, per_item=x.shape[0] * x.shape[1])
+    beta = validate_positive_float("beta", beta, allow_zero=True)
     return _elbo_terms_unchecked(model, x, n_samples, beta, generator)
 
 
 def _elbo_terms_unchecked(model, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0,
                           generator: torch.Generator | None = None) -> ELBOTerms:
     """``elbo_terms`` without the input checks, for the training loop (x is checked once)."""
-    mu, logvar = model._encode(x) if hasattr(model, "_encode") else model.encode(x)
+    mu, logvar = model._encode_unchecked(x) if hasattr(model, "_encode_unchecked") else model.encode(x)
     std = torch.exp(0.5 * logvar)
     if n_samples == 1:
         z = mu + std * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
@@ -128,8 +128,8 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | N
     that k = 1000 importance weights never under- or overflow.
     """
     x = _check_model_input(model, x)
-    k = check_size("k", k, limit=10**8)
-    chunk_elements = check_positive_int("chunk_elements", chunk_elements)
+    k = validate_size("k", k, limit=10**8)
+    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     input_dim = x.shape[1]
     per_chunk = max(1, chunk_elements // (k * input_dim))
     bounds = []

@@ -23,7 +23,7 @@ from torch import distributions as D
 from torch import nn
 
 from .distributions import LOG_2PI
-from .utils import check_mixture, check_positive_float, check_positive_int, check_tensor
+from .utils import validate_mixture, validate_positive_float, validate_positive_int, validate_tensor
 
 # The chapter's p_true: a mixture of three Gaussians on the real line.
 TRUE_WEIGHTS = (0.5, 0.3, 0.2)
@@ -34,14 +34,14 @@ TRUE_STDS = (0.6, 0.4, 1.0)
 def mixture_1d(weights=TRUE_WEIGHTS, means=TRUE_MEANS, stds=TRUE_STDS) -> D.MixtureSameFamily:
     """A 1-D Gaussian mixture as a ``torch.distributions`` object (float64): ``.sample``,
     ``.log_prob`` come from the library."""
-    weights, means, stds = check_mixture(weights, means, stds)
+    weights, means, stds = validate_mixture(weights, means, stds)
     return D.MixtureSameFamily(D.Categorical(probs=weights), D.Normal(means, stds))
 
 
 def mixture_moments(weights=TRUE_WEIGHTS, means=TRUE_MEANS, stds=TRUE_STDS) -> tuple[float, float]:
     """Mean and variance of a 1-D Gaussian mixture in closed form:
     E[x] = sum w_k m_k,  Var[x] = sum w_k (s_k^2 + m_k^2) - E[x]^2."""
-    weights, means, stds = check_mixture(weights, means, stds)
+    weights, means, stds = validate_mixture(weights, means, stds)
     mean = float((weights * means).sum())
     second = float((weights * (stds ** 2 + means ** 2)).sum())
     return mean, second - mean ** 2
@@ -50,7 +50,7 @@ def mixture_moments(weights=TRUE_WEIGHTS, means=TRUE_MEANS, stds=TRUE_STDS) -> t
 def entropy_by_quadrature(dist, lo: float, hi: float, n_points: int = 20001) -> float:
     """H(p) = -int p(x) log p(x) dx in nats, by the trapezoid rule on [lo, hi] (the density must
     be negligible outside).  Any object with ``.log_prob`` works."""
-    n_points = check_positive_int("n_points", n_points, minimum=3)
+    n_points = validate_positive_int("n_points", n_points, minimum=3)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
     grid = torch.linspace(lo, hi, n_points, dtype=torch.float64)
@@ -62,7 +62,7 @@ def gaussian_cross_entropy(mean_p: float, var_p: float, mu, sigma) -> np.ndarray
     """E_{x~p}[-log N(x; mu, sigma^2)] in nats, exactly, from the mean and variance of p alone:
     0.5 log(2 pi sigma^2) + (var_p + (mean_p - mu)^2) / (2 sigma^2).  ``mu`` and ``sigma``
     broadcast (e.g. a grid).  Minus H(p), this is KL(p || N(mu, sigma^2))."""
-    var_p = check_positive_float("var_p", var_p)
+    var_p = validate_positive_float("var_p", var_p)
     mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
     if (sigma <= 0).any():
         raise ValueError("sigma must be > 0")
@@ -72,7 +72,7 @@ def gaussian_cross_entropy(mean_p: float, var_p: float, mu, sigma) -> np.ndarray
 def gaussian_average_nll(x: torch.Tensor, mu, sigma) -> np.ndarray:
     """(1/N) sum_i -log N(x_i; mu, sigma^2) in nats for samples ``x`` [N]; ``mu`` and ``sigma``
     broadcast.  Only the sample mean and the mean square of x are needed."""
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
     if (sigma <= 0).any():
         raise ValueError("sigma must be > 0")
@@ -98,14 +98,14 @@ def fit_gaussian_mixtures(x_train: torch.Tensor, x_test: torch.Tensor, ks=range(
     for every K in ``ks``; return the average train and held-out log-likelihood per point."""
     from sklearn.mixture import GaussianMixture
 
-    check_tensor("x_train", x_train, ndim=1)
-    check_tensor("x_test", x_test, ndim=1)
+    validate_tensor("x_train", x_train, ndim=1)
+    validate_tensor("x_test", x_test, ndim=1)
     ks = np.asarray(list(ks), dtype=int)
     if ks.size == 0 or (ks < 1).any():
         raise ValueError(f"ks must hold component counts >= 1, got {ks.tolist()}")
     train = x_train.double().numpy()[:, None]
     test = x_test.double().numpy()[:, None]
-    n_init = check_positive_int("n_init", n_init)
+    n_init = validate_positive_int("n_init", n_init)
     train_ll, test_ll, models = [], [], []
     for k in ks:
         gmm = GaussianMixture(n_components=int(k), n_init=n_init, random_state=seed,
@@ -122,7 +122,7 @@ def heteroscedastic_data(n: int, generator: torch.Generator | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` pairs with x ~ Uniform(-3, 3), y | x ~ N(sin(x) + 0.3 x, noise_std(x)^2): the
     noise grows with |x|.  Returns (x [n, 1], y [n, 1])."""
-    n = check_positive_int("n", n)
+    n = validate_positive_int("n", n)
     x = 6 * torch.rand(n, 1, generator=generator) - 3
     y = true_mean(x) + true_noise_std(x) * torch.randn(n, 1, generator=generator)
     return x, y
@@ -145,7 +145,7 @@ class MeanVarianceNet(nn.Module):
 
     def __init__(self, hidden_dim: int = 32, heteroscedastic: bool = True):
         super().__init__()
-        check_positive_int("hidden_dim", hidden_dim)
+        validate_positive_int("hidden_dim", hidden_dim)
         self.heteroscedastic = bool(heteroscedastic)
         self.net = nn.Sequential(nn.Linear(1, hidden_dim), nn.SiLU(),
                                  nn.Linear(hidden_dim, hidden_dim), nn.SiLU(),
@@ -162,7 +162,7 @@ class MeanVarianceNet(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, standard deviation) of y | x, each [N, 1], without gradients."""
-        check_tensor("x", x, ndim=2)
+        validate_tensor("x", x, ndim=2)
         mean, logvar = self(x)
         return mean, torch.exp(0.5 * logvar)
 
@@ -177,12 +177,12 @@ def fit_conditional_gaussian(model: MeanVarianceNet, x: torch.Tensor, y: torch.T
     """Maximize sum_i log p_theta(y_i | x_i) with full-batch Adam (cosine-decayed learning
     rate); returns the average negative log-likelihood (nats) every 10 steps.  Notebook 03
     writes the same loop out and checks that both give the same network."""
-    check_tensor("x", x, ndim=2)
-    check_tensor("y", y, ndim=2)
+    validate_tensor("x", x, ndim=2)
+    validate_tensor("y", y, ndim=2)
     if x.shape != y.shape or x.shape[1] != 1:
         raise ValueError(f"x and y must both be [N, 1], got {tuple(x.shape)} and {tuple(y.shape)}")
-    n_steps = check_positive_int("n_steps", n_steps)
-    lr = check_positive_float("lr", lr)
+    n_steps = validate_positive_int("n_steps", n_steps)
+    lr = validate_positive_float("lr", lr)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
@@ -206,7 +206,7 @@ def interval_coverage(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
     """Share of ``y`` inside the central ``level`` interval mean +- z std of N(mean, std^2),
     z = Phi^{-1}((1 + level) / 2) (1.645 for 90 %).  Calibrated intervals give ~``level``."""
     for name, value in (("y", y), ("mean", mean), ("std", std)):
-        check_tensor(name, value)
+        validate_tensor(name, value)
     if not (y.shape == mean.shape == std.shape):
         raise ValueError(f"y, mean and std must have the same shape, got {tuple(y.shape)}, "
                          f"{tuple(mean.shape)}, {tuple(std.shape)}")
@@ -247,7 +247,7 @@ def coin_expected_log_likelihood(p_true: float, n_flips: int, prior_a: float | N
     """
     if not 0 < p_true < 1:
         raise ValueError(f"p_true must be in (0, 1), got {p_true}")
-    n_flips = check_positive_int("n_flips", n_flips)
+    n_flips = validate_positive_int("n_flips", n_flips)
     if (prior_a is None) != (prior_b is None):
         raise ValueError("give both prior_a and prior_b, or neither (maximum likelihood)")
     k = np.arange(n_flips + 1)
@@ -257,8 +257,8 @@ def coin_expected_log_likelihood(p_true: float, n_flips: int, prior_a: float | N
     if prior_a is None:
         p_heads = k / n_flips
     else:
-        a = check_positive_float("prior_a", prior_a)
-        b = check_positive_float("prior_b", prior_b)
+        a = validate_positive_float("prior_a", prior_a)
+        b = validate_positive_float("prior_b", prior_b)
         p_heads = (k + a) / (n_flips + a + b)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_k = p_true * np.log(p_heads) + (1 - p_true) * np.log1p(-p_heads)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .distributions import LOG_2PI, gaussian_kl_full  # noqa: F401  (gaussian_kl_full: part of this module's toolkit for 08)
-from .utils import check_mixture, check_positive_float, check_positive_int, check_tensor
+from .utils import validate_mixture, validate_positive_float, validate_positive_int, validate_tensor
 
 DTYPE = torch.float64
 
@@ -43,8 +43,8 @@ DTYPE = torch.float64
 
 def _check_xy(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     """x and y: 1-D float tensors of the same length, returned as float64."""
-    check_tensor("x", x, ndim=1)
-    check_tensor("y", y, ndim=1)
+    validate_tensor("x", x, ndim=1)
+    validate_tensor("y", y, ndim=1)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     return x.to(DTYPE), y.to(DTYPE)
@@ -54,7 +54,7 @@ def _as_param(name: str, value) -> torch.Tensor:
     """A number, a list of numbers or a float tensor (any shape, e.g. a grid of slopes) as a
     float64 tensor."""
     if isinstance(value, torch.Tensor):
-        check_tensor(name, value, allow_empty=False)
+        validate_tensor(name, value, allow_empty=False)
         return value.to(DTYPE)
     if isinstance(value, (list, tuple)) and value:
         return torch.stack([_as_param(f"{name}[{i}]", v) for i, v in enumerate(value)])
@@ -68,8 +68,8 @@ def _as_param(name: str, value) -> torch.Tensor:
 
 def _check_mean_cov(mean_name: str, mean, cov_name: str, cov) -> tuple[torch.Tensor, torch.Tensor]:
     """A mean [k] and a symmetric positive-definite covariance [k, k], as float64."""
-    check_tensor(mean_name, mean, ndim=1)
-    check_tensor(cov_name, cov, ndim=2)
+    validate_tensor(mean_name, mean, ndim=1)
+    validate_tensor(cov_name, cov, ndim=2)
     k = mean.shape[0]
     if cov.shape != (k, k):
         raise ValueError(f"{cov_name} must be [{k}, {k}] to match {mean_name}, "
@@ -86,7 +86,7 @@ def _check_mean_cov(mean_name: str, mean, cov_name: str, cov) -> tuple[torch.Ten
 
 def design_matrix(x: torch.Tensor) -> torch.Tensor:
     """The [n, 2] matrix with columns (x, 1): predictions are ``design_matrix(x) @ w``."""
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     x = x.to(DTYPE)
     return torch.stack([x, torch.ones_like(x)], dim=1)
 
@@ -131,7 +131,7 @@ def max_stable_step(x: torch.Tensor) -> float:
     The MSE  (1/n) ||X w - y||^2  has the constant Hessian  H = (2/n) X^T X; gradient descent
     with step ``lr`` converges iff  lr < 2 / lambda_max(H) = n / lambda_max(X^T X).
     """
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     design = design_matrix(x)
     return x.shape[0] / float(torch.linalg.eigvalsh(design.T @ design).max())
 
@@ -146,8 +146,8 @@ def fit_line_gradient_descent(x: torch.Tensor, y: torch.Tensor, *, lr: float | N
     """
     x, y = _check_xy(x, y)
     _check_two_distinct(x)
-    n_steps = check_positive_int("n_steps", n_steps)
-    lr = 0.5 * max_stable_step(x) if lr is None else check_positive_float("lr", lr)
+    n_steps = validate_positive_int("n_steps", n_steps)
+    lr = 0.5 * max_stable_step(x) if lr is None else validate_positive_float("lr", lr)
     if len(init) != 2:
         raise ValueError(f"init must be (slope, intercept), got {init!r}")
     w = torch.tensor([float(v) for v in init], dtype=DTYPE)
@@ -174,7 +174,7 @@ def gaussian_line_log_likelihood(x: torch.Tensor, y: torch.Tensor, slope, interc
     Equals  -SSE / (2 noise_std^2) - (n/2) log(2 pi noise_std^2).  Broadcasts over grids of
     ``slope`` / ``intercept`` like ``sse``.
     """
-    noise_std = check_positive_float("noise_std", noise_std)
+    noise_std = validate_positive_float("noise_std", noise_std)
     n = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 1 else 0
     squared_errors = sse(x, y, slope, intercept)
     return -squared_errors / (2 * noise_std ** 2) - 0.5 * n * (LOG_2PI + 2 * math.log(noise_std))
@@ -205,10 +205,10 @@ def line_kl_closed_form(x: torch.Tensor, slope, intercept, noise_std: float, *,
     with m*_i the true line and m_i the model line at x_i.  ``line_kl_estimate`` is an unbiased
     Monte Carlo estimate of this number (y drawn from the true line at the same x).
     """
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     x = x.to(DTYPE)
-    noise_std = check_positive_float("noise_std", noise_std)
-    true_noise_std = check_positive_float("true_noise_std", true_noise_std)
+    noise_std = validate_positive_float("noise_std", noise_std)
+    true_noise_std = validate_positive_float("true_noise_std", true_noise_std)
     slope, intercept = _as_param("slope", slope), _as_param("intercept", intercept)
     true_mean = _as_param("true_slope", true_slope) * x + _as_param("true_intercept",
                                                                     true_intercept)
@@ -233,8 +233,8 @@ def bayes_linear_posterior(x: torch.Tensor, y: torch.Tensor, prior_precision: fl
     noise: precision  S^-1 = alpha I + X^T X / sigma^2,  mean  m = S X^T y / sigma^2
     (Bishop 2006, eqs. 3.53-3.54)."""
     x, y = _check_xy(x, y)
-    alpha = check_positive_float("prior_precision", prior_precision)
-    noise_std = check_positive_float("noise_std", noise_std)
+    alpha = validate_positive_float("prior_precision", prior_precision)
+    noise_std = validate_positive_float("noise_std", noise_std)
     design = design_matrix(x)
     precision = alpha * torch.eye(2, dtype=DTYPE) + design.T @ design / noise_std ** 2
     cov = torch.linalg.inv(precision)
@@ -246,8 +246,8 @@ def log_evidence(x: torch.Tensor, y: torch.Tensor, prior_precision: float,
                  noise_std: float) -> torch.Tensor:
     """log p(y | x) = log N(y; 0, sigma^2 I + X X^T / alpha): the normalizer of the posterior."""
     x, y = _check_xy(x, y)
-    alpha = check_positive_float("prior_precision", prior_precision)
-    noise_std = check_positive_float("noise_std", noise_std)
+    alpha = validate_positive_float("prior_precision", prior_precision)
+    noise_std = validate_positive_float("noise_std", noise_std)
     design = design_matrix(x)
     cov = noise_std ** 2 * torch.eye(x.shape[0], dtype=DTYPE) + design @ design.T / alpha
     chol = torch.linalg.cholesky(cov)
@@ -263,12 +263,12 @@ def log_joint(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, prior_precision
     It is the posterior up to the constant log p(y|x): an *unnormalized* log posterior.
     """
     x, y = _check_xy(x, y)
-    check_tensor("w", w, ndim=(1, 2))
+    validate_tensor("w", w, ndim=(1, 2))
     if w.shape[-1] != 2:
         raise ValueError(f"w must hold (slope, intercept) in its last dimension, got shape "
                          f"{tuple(w.shape)}")
-    alpha = check_positive_float("prior_precision", prior_precision)
-    noise_std = check_positive_float("noise_std", noise_std)
+    alpha = validate_positive_float("prior_precision", prior_precision)
+    noise_std = validate_positive_float("noise_std", noise_std)
     return _log_joint(w.to(DTYPE), x, y, alpha, noise_std)
 
 
@@ -277,8 +277,8 @@ def make_log_joint(x: torch.Tensor, y: torch.Tensor, prior_precision: float,
     """``w -> log p(y, w | x)`` with the data and constants checked once, for optimization loops
     (``fit_diagonal_gaussian_reverse_kl`` calls it thousands of times)."""
     x, y = _check_xy(x, y)
-    alpha = check_positive_float("prior_precision", prior_precision)
-    noise_std = check_positive_float("noise_std", noise_std)
+    alpha = validate_positive_float("prior_precision", prior_precision)
+    noise_std = validate_positive_float("noise_std", noise_std)
     return lambda w: _log_joint(w, x, y, alpha, noise_std)
 
 
@@ -301,8 +301,8 @@ def gaussian_elbo(q_mean: torch.Tensor, q_cov: torch.Tensor, x: torch.Tensor, y:
     if q_mean.shape[0] != 2:
         raise ValueError(f"q_mean must be (slope, intercept), got shape {tuple(q_mean.shape)}")
     x, y = _check_xy(x, y)
-    alpha = check_positive_float("prior_precision", prior_precision)
-    noise_std = check_positive_float("noise_std", noise_std)
+    alpha = validate_positive_float("prior_precision", prior_precision)
+    noise_std = validate_positive_float("noise_std", noise_std)
     design = design_matrix(x)
     residual = y - design @ q_mean
     expected_sq = residual.pow(2).sum() + torch.trace(design @ q_cov @ design.T)
@@ -363,9 +363,9 @@ def fit_diagonal_gaussian_reverse_kl(log_target: Callable[[torch.Tensor], torch.
                          f"got {tuple(std.shape)}")
     if (std <= 0).any():
         raise ValueError("init_std must be > 0")
-    n_steps = check_positive_int("n_steps", n_steps)
-    n_samples = check_positive_int("n_samples", n_samples)
-    lr = check_positive_float("lr", lr)
+    n_steps = validate_positive_int("n_steps", n_steps)
+    n_samples = validate_positive_int("n_samples", n_samples)
+    lr = validate_positive_float("lr", lr)
     k = mean.shape[0]
     mean.requires_grad_(True)
     log_std = std.log().clone().requires_grad_(True)
@@ -391,8 +391,8 @@ def fit_diagonal_gaussian_reverse_kl(log_target: Callable[[torch.Tensor], torch.
 def mixture_log_density(z: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
                         stds: torch.Tensor) -> torch.Tensor:
     """log sum_k w_k N(z; m_k, s_k^2), elementwise over z of any shape (log-sum-exp, stable)."""
-    check_tensor("z", z)
-    weights, means, stds = check_mixture(weights, means, stds)
+    validate_tensor("z", z)
+    weights, means, stds = validate_mixture(weights, means, stds)
     return _mixture_log_density(z.to(DTYPE), weights, means, stds)
 
 
@@ -406,7 +406,7 @@ def moment_match_mixture(weights: torch.Tensor, means: torch.Tensor,
                          stds: torch.Tensor) -> tuple[float, float]:
     """The Gaussian minimizing KL(mixture || q): the mixture's mean and standard deviation,
         mean = sum w_k m_k,   var = sum w_k (s_k^2 + m_k^2) - mean^2."""
-    weights, means, stds = check_mixture(weights, means, stds)
+    weights, means, stds = validate_mixture(weights, means, stds)
     mean = (weights * means).sum()
     var = (weights * (stds.pow(2) + means.pow(2))).sum() - mean.pow(2)
     return float(mean), float(var.sqrt())
@@ -428,8 +428,8 @@ def kl_gaussian_to_density(mean, std, log_density: Callable[[torch.Tensor], torc
     mean, std = _as_param("mean", mean), _as_param("std", std)
     if (std <= 0).any():
         raise ValueError("std must be > 0")
-    n_points = check_positive_int("n_points", n_points, minimum=11)
-    width = check_positive_float("width", width)
+    n_points = validate_positive_int("n_points", n_points, minimum=11)
+    width = validate_positive_float("width", width)
     t = torch.linspace(-width, width, n_points, dtype=DTYPE)
     weights = torch.exp(-0.5 * t ** 2)
     weights = weights / weights.sum()                # sums to 1: exact for constants
@@ -453,7 +453,7 @@ def kl_density_to_gaussian(log_density: Callable[[torch.Tensor], torch.Tensor], 
     """
     if not callable(log_density):
         raise TypeError(f"log_density must be a callable, got {type(log_density).__name__}")
-    check_tensor("grid", grid, ndim=1)
+    validate_tensor("grid", grid, ndim=1)
     if grid.shape[0] < 3 or not (grid[1:] > grid[:-1]).all():
         raise ValueError("grid must be increasing with at least 3 points")
     mean, std = _as_param("mean", mean), _as_param("std", std)
@@ -483,8 +483,8 @@ def covariance_ellipse(mean, cov, n_std: float = 2.0, n_points: int = 200) -> np
     mean, cov = _check_mean_cov("mean", mean, "cov", cov)
     if mean.shape[0] != 2:
         raise ValueError(f"mean must be 2-D for an ellipse, got shape {tuple(mean.shape)}")
-    n_std = check_positive_float("n_std", n_std)
-    n_points = check_positive_int("n_points", n_points, minimum=3)
+    n_std = validate_positive_float("n_std", n_std)
+    n_points = validate_positive_int("n_points", n_points, minimum=3)
     angles = torch.linspace(0, 2 * math.pi, n_points, dtype=DTYPE)
     circle = torch.stack([angles.cos(), angles.sin()], dim=1)
     chol = torch.linalg.cholesky(cov)

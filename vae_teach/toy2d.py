@@ -29,7 +29,7 @@ from torch import nn
 from .distributions import gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
 from .models import ACTIVATIONS
 from .objectives import ELBOTerms
-from .utils import check_choice, check_positive_float, check_positive_int, check_tensor
+from .utils import validate_choice, validate_positive_float, validate_positive_int, validate_tensor
 
 # The chapter's data set: 8 modes on a circle of radius 2, each with standard deviation 0.05.
 N_MODES, RADIUS, MODE_STD = 8, 2.0, 0.05
@@ -45,8 +45,8 @@ MIN_DECODER_STD = 1e-3
 
 def ring_centres(n_modes: int = N_MODES, radius: float = RADIUS) -> torch.Tensor:
     """The K mode centres (radius cos(2 pi k/K), radius sin(2 pi k/K)), shape [K, 2]."""
-    n_modes = check_positive_int("n_modes", n_modes)
-    radius = check_positive_float("radius", radius)
+    n_modes = validate_positive_int("n_modes", n_modes)
+    radius = validate_positive_float("radius", radius)
     angles = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
     return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
 
@@ -56,8 +56,8 @@ def ring_of_gaussians(n: int, *, n_modes: int = N_MODES, radius: float = RADIUS,
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points from an equal-weight mixture of ``n_modes`` isotropic Gaussians of standard
     deviation ``std`` centred on a circle of radius ``radius``.  Returns (x [n, 2], mode [n])."""
-    n = check_positive_int("n", n)
-    std = check_positive_float("std", std)
+    n = validate_positive_int("n", n)
+    std = validate_positive_float("std", std)
     centres = ring_centres(n_modes, radius)
     modes = torch.randint(0, len(centres), (n,), generator=generator)
     x = centres[modes] + std * torch.randn(n, 2, generator=generator)
@@ -68,10 +68,10 @@ def ring_log_prob(x: torch.Tensor, *, n_modes: int = N_MODES, radius: float = RA
                   std: float = MODE_STD) -> torch.Tensor:
     """The true log-density log p_true(x) of the ring (nats), shape [N]: the yardstick that no
     model's average held-out log-likelihood can beat in expectation (Gibbs' inequality)."""
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     if x.shape[1] != 2:
         raise ValueError(f"x must be [N, 2] points, got shape {tuple(x.shape)}")
-    std = check_positive_float("std", std)
+    std = validate_positive_float("std", std)
     centres = ring_centres(n_modes, radius).to(x.dtype)
     logvar = torch.full((2,), 2 * math.log(std), dtype=x.dtype)
     per_mode = gaussian_log_prob(x[:, None, :], centres[None], logvar)          # [N, K]
@@ -92,7 +92,7 @@ class Coverage(NamedTuple):
 def within_radius_probability(n_sigma: float = 3.0) -> float:
     """P(|x - c| <= n_sigma * std) for x ~ N(c, std^2 I) in 2-D: 1 - exp(-n_sigma^2 / 2)
     (the distance over std has a Rayleigh distribution).  For n_sigma = 3 it is 0.9889."""
-    n_sigma = check_positive_float("n_sigma", n_sigma)
+    n_sigma = validate_positive_float("n_sigma", n_sigma)
     return 1.0 - math.exp(-n_sigma ** 2 / 2)
 
 
@@ -106,17 +106,17 @@ def mode_coverage(samples: torch.Tensor, *, n_modes: int = N_MODES, radius: floa
     if at least ``min_share`` of all samples are high-quality samples of that mode (a fair share
     is 1/K = 0.125 for K = 8); ``n_modes_hit`` is the lenient count of VEEGAN (at least one).
     """
-    check_tensor("samples", samples, ndim=2)
+    validate_tensor("samples", samples, ndim=2)
     if samples.shape[1] != 2:
         raise ValueError(f"samples must be [N, 2] points, got shape {tuple(samples.shape)}")
-    n_sigma = check_positive_float("n_sigma", n_sigma)
-    min_share = check_positive_float("min_share", min_share)
+    n_sigma = validate_positive_float("n_sigma", n_sigma)
+    min_share = validate_positive_float("min_share", min_share)
     if min_share > 1:
         raise ValueError(f"min_share must be a fraction in (0, 1], got {min_share}")
     centres = ring_centres(n_modes, radius).to(samples.dtype)
     distances = torch.cdist(samples, centres)                      # [N, K]
     nearest_distance, nearest = distances.min(dim=1)
-    good = nearest_distance <= n_sigma * check_positive_float("std", std)
+    good = nearest_distance <= n_sigma * validate_positive_float("std", std)
     counts = torch.bincount(nearest[good], minlength=len(centres)).double()
     share_per_mode = (counts / len(samples)).numpy()
     share_good = float(good.double().mean())
@@ -152,7 +152,7 @@ class RunsLinear(nn.Module):
 
 def runs_mlp(sizes: list[int], activation: str, generators: list[torch.Generator]) -> nn.Sequential:
     """Like ``vae_teach.models.mlp`` but for several independent runs side by side."""
-    check_choice("activation", activation, sorted(TOY_ACTIVATIONS))
+    validate_choice("activation", activation, sorted(TOY_ACTIVATIONS))
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(RunsLinear(n_in, n_out, generators))
@@ -173,7 +173,7 @@ def _check_seeds(seeds) -> tuple[int, ...]:
 
 
 def _check_points(x: torch.Tensor, name: str = "x") -> None:
-    check_tensor(name, x, ndim=2)
+    validate_tensor(name, x, ndim=2)
     if x.shape[1] != 2:
         raise ValueError(f"{name} must be [N, 2] points, got shape {tuple(x.shape)}")
 
@@ -200,12 +200,12 @@ class ToyVAE(nn.Module):
                  max_decoder_std: float = 1.0, activation: str = "tanh"):
         super().__init__()
         self.seeds = _check_seeds(seeds)
-        check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("n_hidden_layers", n_hidden_layers)
-        check_positive_int("latent_dim", latent_dim)
-        check_choice("decoder_noise", decoder_noise, DECODER_NOISE)
-        decoder_std = check_positive_float("decoder_std", decoder_std)
-        max_decoder_std = check_positive_float("max_decoder_std", max_decoder_std)
+        validate_positive_int("hidden_dim", hidden_dim)
+        validate_positive_int("n_hidden_layers", n_hidden_layers)
+        validate_positive_int("latent_dim", latent_dim)
+        validate_choice("decoder_noise", decoder_noise, DECODER_NOISE)
+        decoder_std = validate_positive_float("decoder_std", decoder_std)
+        max_decoder_std = validate_positive_float("max_decoder_std", max_decoder_std)
         if max_decoder_std <= MIN_DECODER_STD:
             raise ValueError(f"max_decoder_std must be > {MIN_DECODER_STD}, got {max_decoder_std}")
         if decoder_noise == "shared" and not MIN_DECODER_STD < decoder_std < max_decoder_std:
@@ -265,7 +265,7 @@ class ToyVAE(nn.Module):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` points per run from p_theta(x), [R, n, 2]: z ~ N(0, I), then
         x ~ N(mu(z), sigma^2(z)).  ``decoder_noise=False`` returns the decoder means mu(z)."""
-        n = check_positive_int("n", n)
+        n = validate_positive_int("n", n)
         z = torch.randn(self.n_runs, n, self.latent_dim, generator=generator)
         mean, logvar = self.decode(z)
         if not decoder_noise:
@@ -278,7 +278,7 @@ def toy_elbo_terms(model: ToyVAE, x: torch.Tensor, n_samples: int = 1,
     """ELBO = -(D + R) per run and example ([R, N], nats) for the Gaussian decoder:
     D = -E_q log N(x; mu(z), sigma^2(z)) (``n_samples`` draws), R = KL(q(z|x) || N(0, I))."""
     _check_points(x)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = validate_positive_int("n_samples", n_samples)
     return _toy_elbo_terms_unchecked(model, x, n_samples, generator)
 
 
@@ -303,8 +303,8 @@ def toy_iwae_bound(model: ToyVAE, x: torch.Tensor, k: int = 500, *,
     ``chunk`` points are done at a time (default: about 20,000 decoder rows per chunk, which
     keeps the memory small for any k)."""
     _check_points(x)
-    k = check_positive_int("k", k)
-    chunk = max(1, 20_000 // (k * model.n_runs)) if chunk is None else check_positive_int("chunk", chunk)
+    k = validate_positive_int("k", k)
+    chunk = max(1, 20_000 // (k * model.n_runs)) if chunk is None else validate_positive_int("chunk", chunk)
     out = []
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
@@ -332,9 +332,9 @@ class ToyGAN(nn.Module):
                  n_hidden_layers: int = 2, activation: str = "relu"):
         super().__init__()
         self.seeds = _check_seeds(seeds)
-        check_positive_int("noise_dim", noise_dim)
-        check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("n_hidden_layers", n_hidden_layers)
+        validate_positive_int("noise_dim", noise_dim)
+        validate_positive_int("hidden_dim", hidden_dim)
+        validate_positive_int("n_hidden_layers", n_hidden_layers)
         self.noise_dim, self.hidden_dim, self.n_hidden_layers = noise_dim, hidden_dim, n_hidden_layers
         self.activation = activation
         generators = [torch.Generator().manual_seed(seed) for seed in self.seeds]
@@ -354,7 +354,7 @@ class ToyGAN(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` points G(z), z ~ N(0, I), per run: [R, n, 2]."""
-        n = check_positive_int("n", n)
+        n = validate_positive_int("n", n)
         return self.generator(torch.randn(self.n_runs, n, self.noise_dim, generator=generator))
 
     @torch.no_grad()
@@ -444,13 +444,13 @@ def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
     from tqdm.auto import tqdm
 
     _check_points(x_train, "x_train")
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
+    n_steps = validate_positive_int("n_steps", n_steps)
+    batch_size = validate_positive_int("batch_size", batch_size)
     if batch_size > len(x_train):
         raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
-    lr = check_positive_float("lr", lr)
-    log_every = check_positive_int("log_every", log_every)
-    kl_warmup_steps = check_positive_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
+    lr = validate_positive_float("lr", lr)
+    log_every = validate_positive_int("log_every", log_every)
+    kl_warmup_steps = validate_positive_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
     generator = torch.Generator().manual_seed(data_seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
@@ -489,13 +489,13 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
     from tqdm.auto import tqdm
 
     _check_points(x_train, "x_train")
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
+    n_steps = validate_positive_int("n_steps", n_steps)
+    batch_size = validate_positive_int("batch_size", batch_size)
     if batch_size > len(x_train):
         raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
-    d_steps = check_positive_int("d_steps", d_steps)
-    lr = check_positive_float("lr", lr)
-    log_every = check_positive_int("log_every", log_every)
+    d_steps = validate_positive_int("d_steps", d_steps)
+    lr = validate_positive_float("lr", lr)
+    log_every = validate_positive_int("log_every", log_every)
     generator = torch.Generator().manual_seed(data_seed)
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -504,8 +504,8 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
         time.process_time(), minibatches(x_train, batch_size, generator)
     noise_shape = (model.n_runs, batch_size, model.noise_dim)
     if snapshot_every is not None:
-        snapshot_every = check_positive_int("snapshot_every", snapshot_every)
-        snapshot_noise = torch.randn(model.n_runs, check_positive_int("snapshot_size", snapshot_size),
+        snapshot_every = validate_positive_int("snapshot_every", snapshot_every)
+        snapshot_noise = torch.randn(model.n_runs, validate_positive_int("snapshot_size", snapshot_size),
                                      model.noise_dim, generator=torch.Generator().manual_seed(data_seed + 1))
     model.train()
     for step in tqdm(range(1, n_steps + 1), disable=not progress, desc="GAN", unit="step",
@@ -551,7 +551,7 @@ def cached_toy_fit(kind: str, x_train: torch.Tensor, *, model_kwargs: dict | Non
     """
     from .cache import cache_config, train_or_load, with_defaults
 
-    check_choice("kind", kind, ("vae", "gan"))
+    validate_choice("kind", kind, ("vae", "gan"))
     _check_points(x_train, "x_train")
     model_kwargs = dict(model_kwargs or {})
     builder, trainer = (ToyVAE, fit_toy_vae) if kind == "vae" else (ToyGAN, fit_toy_gan)
@@ -584,8 +584,8 @@ def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, bandwidth: flo
     """
     _check_points(samples, "samples")
     _check_points(x)
-    bandwidth = check_positive_float("bandwidth", bandwidth)
+    bandwidth = validate_positive_float("bandwidth", bandwidth)
     logvar = torch.full((2,), 2 * math.log(bandwidth), dtype=x.dtype)
     out = [log_mean_exp(gaussian_log_prob(x[i:i + chunk, None, :], samples[None], logvar), dim=1)
-           for i in range(0, len(x), check_positive_int("chunk", chunk))]
+           for i in range(0, len(x), validate_positive_int("chunk", chunk))]
     return torch.cat(out)

@@ -19,7 +19,7 @@ from .cache import CACHE_FORMAT, cache_config, cache_dir, cache_dirs, cache_key,
     with_defaults  # noqa: F401  (re-exported: the cache's home is vae_teach.cache)
 from .models import BernoulliVAE
 from .objectives import _check_model_input, _elbo_terms_unchecked, elbo_terms
-from .utils import as_tensor, check_choice, check_positive_float, check_positive_int, check_seed
+from .utils import as_tensor, validate_choice, validate_positive_float, validate_positive_int, validate_seed
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -75,15 +75,15 @@ def _as_data(name: str, x) -> torch.Tensor:
     return as_tensor(name, x, ndim=2)
 
 
-def check_training_options(epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization):
+def validate_training_options(epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization):
     """The checked values of ``fit``'s options (shared with ``vae_teach.tools.budget``)."""
     if not isinstance(dynamic_binarization, bool) and dynamic_binarization != "auto":
         raise TypeError("dynamic_binarization must be True, False or 'auto', got "
                         f"{dynamic_binarization!r}")
-    check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
-    return (None if epochs is None else check_positive_int("epochs", epochs),
-            check_positive_int("batch_size", batch_size), check_positive_float("lr", lr),
-            check_positive_float("beta", beta, allow_zero=True))
+    validate_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+    return (None if epochs is None else validate_positive_int("epochs", epochs),
+            validate_positive_int("batch_size", batch_size), validate_positive_float("lr", lr),
+            validate_positive_float("beta", beta, allow_zero=True))
 
 
 def binarize_each_epoch(x_train: torch.Tensor, dynamic_binarization) -> bool:
@@ -133,12 +133,12 @@ def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
     x_train = _check_model_input(model, x_train)
     if x_test is not None:
         x_test = _check_model_input(model, x_test)
-    epochs, batch_size, lr, beta = check_training_options(
+    epochs, batch_size, lr, beta = validate_training_options(
         epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization)
     if epochs is None:
         raise TypeError("epochs must be an int >= 1 (to train for a time budget, use "
                         "vae_teach.tools.budget.fit_for_seconds)")
-    seed = check_seed(seed)
+    seed = validate_seed(seed)
     redraw = binarize_each_epoch(x_train, dynamic_binarization)
 
     from tqdm.auto import tqdm
@@ -226,7 +226,7 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError("model_kwargs must be a dict of BernoulliVAE arguments, e.g. "
                         f"dict(latent_dim=2), got {type(model_kwargs).__name__}")
-    seed = check_seed(seed)
+    seed = validate_seed(seed)
     model_kwargs = dict(model_kwargs or {})
     parameters = inspect.signature(fit).parameters
     unknown = set(fit_kwargs) - set(parameters)
@@ -239,7 +239,7 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
                          f"[{float(x_train.min()):.3g}, {float(x_train.max()):.3g}] "
                          "(raw 0-255 pixels? divide by 255)")
     options = with_defaults(fit, fit_kwargs)
-    check_training_options(*(options[name] for name in (
+    validate_training_options(*(options[name] for name in (
         "epochs", "batch_size", "lr", "beta", "lr_schedule", "dynamic_binarization")))
     # The key holds every argument's value, the defaults included: a changed default (a new
     # course recipe) then trains anew instead of loading a model trained the old way.

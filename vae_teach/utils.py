@@ -15,7 +15,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
     Returns a ``torch.Generator`` seeded with the same value, for code that wants its own stream.
     """
-    seed = check_seed(seed)
+    seed = validate_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -73,7 +73,7 @@ def _return_freed_memory_after_each_cell() -> None:
 # a message that names the argument, instead of silently producing NaN.
 # ---------------------------------------------------------------------------------------------
 
-def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
+def validate_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
                  allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
     """Check that ``value`` is a floating-point, finite, non-empty torch tensor and return it."""
     if not isinstance(value, torch.Tensor):
@@ -102,7 +102,7 @@ MAX_ELEMENTS = 2 * 10**8     # ~800 MB of float32: larger requests are refused b
 def as_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
               allow_empty: bool = False, finite: bool = True,
               keep_float64: bool = False) -> torch.Tensor:
-    """``value`` as a floating torch tensor, checked like ``check_tensor``.
+    """``value`` as a floating torch tensor, checked like ``validate_tensor``.
 
     Documented conversions: NumPy arrays, lists and tuples of numbers become float32 tensors
     (float64 arrays stay float64 with ``keep_float64``); float16 and bfloat16 tensors are cast to
@@ -131,19 +131,19 @@ def as_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
     if value.is_floating_point() and value.dtype != torch.float32 and \
             not (keep_float64 and value.dtype == torch.float64):
         value = value.float()
-    return check_tensor(name, value, ndim=ndim, allow_empty=allow_empty, finite=finite)
+    return validate_tensor(name, value, ndim=ndim, allow_empty=allow_empty, finite=finite)
 
 
-def check_size(name: str, value, *, per_item: int = 1, limit: int = MAX_ELEMENTS) -> int:
+def validate_size(name: str, value, *, per_item: int = 1, limit: int = MAX_ELEMENTS) -> int:
     """A positive int whose allocation (``value * per_item`` numbers) is below ``limit``."""
-    value = check_positive_int(name, value)
+    value = validate_positive_int(name, value)
     if value * max(int(per_item), 1) > limit:
         raise ValueError(f"{name}={value} would need about {value * per_item * 4 / 2**30:.1f} GB "
                          f"of memory; choose a smaller {name}")
     return value
 
 
-def check_seed(seed) -> int:
+def validate_seed(seed) -> int:
     """A seed: an int >= 0 (NumPy integers accepted)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int >= 0, got {type(seed).__name__} {seed!r}")
@@ -152,22 +152,13 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
-def check_probabilities(name: str, value: torch.Tensor) -> torch.Tensor:
-    """Finite values in [0, 1]."""
-    value = as_tensor(name, value, allow_empty=True)
-    if value.numel() and (value.min() < 0 or value.max() > 1):
-        raise ValueError(f"{name} must hold probabilities in [0, 1]; got values in "
-                         f"[{float(value.min()):.3g}, {float(value.max()):.3g}]")
-    return value
-
-
-def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+def validate_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
+def validate_positive_int(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
@@ -175,7 +166,7 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+def validate_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
@@ -184,13 +175,13 @@ def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float
     return value
 
 
-def check_choice(name: str, value, choices) -> None:
+def validate_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; "
                          f"got {value!r}")
 
 
-def check_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def validate_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The parameters of a 1-D Gaussian mixture (tensors or sequences of numbers) as float64
     tensors of one length: weights >= 0 summing to 1, stds > 0 (notebooks 03 and 08)."""
     checked = []

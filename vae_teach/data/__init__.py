@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import check_choice, check_tensor
+from ..utils import validate_choice, validate_tensor
 
 DATA_DIR = Path(__file__).resolve().parent   # the digits are package data: they install with vae_teach
 MNIST_FILE = DATA_DIR / "mnist_10k.npz"
@@ -73,7 +73,7 @@ def _load_arrays(path: str = str(MNIST_FILE)) -> dict[str, np.ndarray]:
 
 def load_mnist_uint8(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """The raw uint8 images [N, 28, 28] and int64 labels [N] of a split (read-only arrays)."""
-    check_choice("split", split, SPLITS)
+    validate_choice("split", split, SPLITS)
     arrays = _load_arrays()
     index = np.arange(len(arrays["labels"])) if split == "all" else arrays[f"{split}_idx"]
     return arrays["images"][index], arrays["labels"][index]
@@ -81,7 +81,7 @@ def load_mnist_uint8(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
 
 def binarize_dynamic(grey: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw a fresh binary image ``x ~ Bernoulli(grey)`` per pixel (the per-epoch redraw)."""
-    check_tensor("grey", grey)
+    validate_tensor("grey", grey)
     if grey.min() < 0 or grey.max() > 1:
         raise ValueError("grey must hold grey levels in [0, 1] (they are the Bernoulli "
                          f"probabilities); got values in [{float(grey.min()):.3g}, "
@@ -105,8 +105,8 @@ def load_mnist(split: str = "train", binarize: str | None = "fixed", *,
     ``split`` is ``"train"`` (8,000), ``"test"`` (2,000) or ``"all"`` (10,000).
     ``binarize`` is ``"fixed"``, ``"dynamic"`` or ``None``: see the module docstring.
     """
-    check_choice("split", split, SPLITS)
-    check_choice("binarize", binarize, BINARIZE)
+    validate_choice("split", split, SPLITS)
+    validate_choice("binarize", binarize, BINARIZE)
     images, labels = load_mnist_uint8(split)
     labels = torch.from_numpy(labels.astype(np.int64))
     if binarize == "fixed":           # rows of the one cached draw; grey levels are not needed

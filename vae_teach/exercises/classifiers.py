@@ -14,7 +14,7 @@ import torch
 
 from ..classifiers import BernoulliNaiveBayes, flip_latent_sign, interpolate_models
 from ..objectives import elbo
-from ..utils import check_positive_float, check_tensor
+from ..utils import validate_positive_float, validate_tensor
 from . import NOT_ANSWERED, Feedback
 from . import as_number as _as_number
 from . import as_vector as _as_vector
@@ -41,7 +41,7 @@ def check_nb_posterior(answer, nb: BernoulliNaiveBayes, x: torch.Tensor) -> Feed
     ``nb.log_prior`` and ``nb.pixel_probs`` by Bayes' rule.  The reference is built here with
     ``torch.distributions`` (an independent path from ``nb.log_posterior``)."""
     _check_nb(nb)
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     if answer is None:
         return Feedback(NOT_ANSWERED)
     value = _as_vector(answer)
@@ -75,7 +75,7 @@ def check_nb_log_odds(answer, nb: BernoulliNaiveBayes, positive: int, negative: 
     """Exercise 01.2: ``(w, b)`` with log p(positive|x) - log p(negative|x) = x . w + b,
     checked on the images ``x`` [N, 784]."""
     _check_nb(nb)
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     if answer is None:
         return Feedback(NOT_ANSWERED)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
@@ -132,8 +132,8 @@ def check_expected_on_pixels(answer, nb: BernoulliNaiveBayes) -> Feedback:
 def check_signed_distance(answer, w: torch.Tensor, b: float, x: torch.Tensor) -> Feedback:
     """Exercise 09.1: the signed Euclidean distance from point ``x`` to the hyperplane
     w . x + b = 0 (positive on the side w points to)."""
-    check_tensor("w", w, ndim=1)
-    check_tensor("x", x, ndim=1)
+    validate_tensor("w", w, ndim=1)
+    validate_tensor("x", x, ndim=1)
     if answer is None:
         return Feedback(NOT_ANSWERED)
     value = _as_number(answer)
@@ -160,9 +160,9 @@ def check_hinge_subgradient(answer, w: torch.Tensor, b: float, x: torch.Tensor,
                             y: torch.Tensor, C: float) -> Feedback:
     """Exercise 09.2: a sub-gradient ``(g_w, g_b)`` of 1/2 |w|^2 + C sum_i max(0, 1 - y_i f_i)
     at (w, b), compared with autograd (no point sits exactly on the kink here)."""
-    check_tensor("w", w, ndim=1)
-    check_tensor("x", x, ndim=2)
-    C = check_positive_float("C", C)
+    validate_tensor("w", w, ndim=1)
+    validate_tensor("x", x, ndim=2)
+    C = validate_positive_float("C", C)
     if answer is None:
         return Feedback(NOT_ANSWERED)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
@@ -201,7 +201,7 @@ def check_flip_cost(answer, vae, x: torch.Tensor, k: int, n_samples: int = 4,
     on images ``x``.  Recomputed here as the notebook asks: ``elbo(..., n_samples,
     generator=torch.Generator().manual_seed(seed))`` for both models, so the same computation
     agrees to rounding; 0.05 nats (or 2 %) of Monte-Carlo slack is allowed for other seeds."""
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     if answer is None:
         return Feedback(NOT_ANSWERED)
     value = _as_number(answer)

@@ -11,21 +11,21 @@ import math
 import torch
 
 from ..linear_gaussian import LinearGaussianModel
-from ..utils import check_tensor
-from . import NOT_ANSWERED, close, say
+from ..utils import validate_tensor
+from . import NOT_ANSWERED, Feedback, close, say
 from . import as_number as _as_number
 
 
 # ------------------------------------------------------------------------------ exercise 1
 
-def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
+def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> Feedback:
     """Exercise 1: KL( N(mu, diag exp(logvar)) || N(0, I) ) in nats, one number.
 
     Correct: 0.5 * sum(mu^2 + exp(logvar) - logvar - 1).  Recognized slips: the missing "- 1",
     the missing factor 0.5, logvar read as log sigma, the opposite sign.
     """
-    check_tensor("mu", mu, ndim=1)
-    check_tensor("logvar", logvar, ndim=1)
+    validate_tensor("mu", mu, ndim=1)
+    validate_tensor("logvar", logvar, ndim=1)
     if answer is None:
         return say(NOT_ANSWERED)
     value = _as_number(answer)
@@ -57,7 +57,7 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> str:
 # ------------------------------------------------------------------------------ exercise 2
 
 def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_mean: torch.Tensor,
-                        q_std: torch.Tensor) -> str:
+                        q_std: torch.Tensor) -> Feedback:
     """Exercise 2: a Monte Carlo estimate of the ELBO of q(z) = N(q_mean, diag q_std^2) for one
     observation x of the linear-Gaussian ``model`` (use a few thousand samples).
 
@@ -66,7 +66,7 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
     """
     if not isinstance(model, LinearGaussianModel):
         raise TypeError(f"model must be a LinearGaussianModel, got {type(model).__name__}")
-    check_tensor("q_std", q_std, ndim=1)
+    validate_tensor("q_std", q_std, ndim=1)
     if answer is None:
         return say(NOT_ANSWERED)
     value = _as_number(answer)
@@ -104,7 +104,7 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
 
 # ------------------------------------------------------------------------------ exercise 3
 
-def check_reparameterize(answer) -> str:
+def check_reparameterize(answer) -> Feedback:
     """Exercise 3: a function ``(mu, logvar, eps) -> z`` that turns standard normal noise into
     a sample of N(mu, diag exp(logvar)) through which gradients flow to mu and logvar."""
     if answer is None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..information import aggregate_log_density
-from . import NOT_ANSWERED, say
+from . import NOT_ANSWERED, Feedback, say
 from . import as_number as _as_number
 
 
@@ -46,7 +46,7 @@ def exercise_1_solution() -> tuple[float, float]:
     return 0.5 * math.log(v / s2), 0.5 * (v - 1.0 - math.log(v))
 
 
-def check_gaussian_channel(answer) -> str:
+def check_gaussian_channel(answer) -> Feedback:
     """Exercise 1: ``answer = (I_q, marginal_kl)`` in nats for the Gaussian channel."""
     if answer is None:
         return say(NOT_ANSWERED)
@@ -84,7 +84,7 @@ def _reference(z, mu, logvar) -> torch.Tensor:
     return aggregate_log_density(z, mu, logvar)
 
 
-def check_log_aggregate_posterior(answer) -> str:
+def check_log_aggregate_posterior(answer) -> Feedback:
     """Exercise 2: ``answer`` is a function f(z [M, d], mu [N, d], logvar [N, d]) -> [M] giving
     log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n))."""
     if answer is None:
@@ -134,7 +134,7 @@ def exercise_3_solution() -> tuple[float, float]:
     return tuple(min(rate, math.log(EXERCISE_3_N)) for rate in EXERCISE_3_RATES)
 
 
-def check_information_ceiling(answer) -> str:
+def check_information_ceiling(answer) -> Feedback:
     """Exercise 3: ``answer = (largest I_q for R = 3, largest I_q for R = 25)`` with N = 1000."""
     if answer is None:
         return say(NOT_ANSWERED)

@@ -11,13 +11,13 @@ import math
 import torch
 
 from ..regression import design_matrix, fit_line_normal_equations, max_stable_step, sse
-from . import NOT_ANSWERED, close, say
+from . import NOT_ANSWERED, Feedback, close, say
 from . import as_number as _as_number
 
 
 # ------------------------------------------------------------------------------ exercise 1
 
-def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> str:
+def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> Feedback:
     """Exercise 1: the maximum-likelihood noise variance sigma^2 of the line fit to (x, y).
 
     Correct: SSE_min / n.  Recognized mistakes: SSE_min / (n - 2) (the unbiased estimator),
@@ -46,7 +46,7 @@ def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> str:
 
 # ------------------------------------------------------------------------------ exercise 2
 
-def check_shrink_factor(answer) -> str:
+def check_shrink_factor(answer) -> Feedback:
     """Exercise 2: a function rho -> (variance of the reverse-KL diagonal q) / (true marginal
     variance) for a 2-D Gaussian with correlation rho.  Correct: 1 - rho^2."""
     if answer is None:
@@ -74,7 +74,7 @@ def check_shrink_factor(answer) -> str:
 
 # ------------------------------------------------------------------------------ exercise 3
 
-def check_lighter_mode_kl(answer, weight: float) -> str:
+def check_lighter_mode_kl(answer, weight: float) -> Feedback:
     """Exercise 3: KL(q || p) of the best Gaussian q sitting on a well-separated mode of
     mixture weight ``weight`` (the component q matches exactly).  Correct: about -log(weight)."""
     if answer is None:
@@ -97,7 +97,7 @@ def check_lighter_mode_kl(answer, weight: float) -> str:
 
 # ------------------------------------------------------------------------------ exercise 4
 
-def check_max_step(answer, x: torch.Tensor) -> str:
+def check_max_step(answer, x: torch.Tensor) -> Feedback:
     """Exercise 4: the largest step size for which gradient descent on the mean squared error
     converges, for the design points ``x``.  Correct: n / lambda_max(X^T X)."""
     if answer is None:

@@ -15,9 +15,9 @@ import time
 import torch
 
 from ..objectives import _check_model_input, _elbo_terms_unchecked
-from ..train import (History, binarize_each_epoch, check_training_options, diverged, evaluate,
+from ..train import (History, binarize_each_epoch, validate_training_options, diverged, evaluate,
                      fit, lr_factor, record_epoch, record_test)
-from ..utils import check_positive_float, check_seed
+from ..utils import validate_positive_float, validate_seed
 
 
 def adam(parameters, lr: float, fused: bool) -> torch.optim.Adam:
@@ -47,12 +47,12 @@ def fit_for_seconds(model, x_train: torch.Tensor, max_seconds: float | None, *,
     if epochs is None and max_seconds is None:
         raise ValueError("give epochs, max_seconds, or both: training needs a stopping rule")
     if max_seconds is not None:
-        max_seconds = check_positive_float("max_seconds", max_seconds)
+        max_seconds = validate_positive_float("max_seconds", max_seconds)
     if not isinstance(fused_adam, bool):
         raise TypeError(f"fused_adam must be a bool, got {type(fused_adam).__name__}")
-    epochs, batch_size, lr, beta = check_training_options(
+    epochs, batch_size, lr, beta = validate_training_options(
         epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization)
-    seed = check_seed(seed)
+    seed = validate_seed(seed)
     redraw = binarize_each_epoch(x_train, dynamic_binarization)
 
     from tqdm.auto import tqdm

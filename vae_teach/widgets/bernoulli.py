@@ -20,7 +20,7 @@ import torch
 from ..data import load_mnist
 from ..distributions import pixel_log_likelihood
 from ..plots import rgb_to_png
-from ..utils import check_choice, check_positive_float, check_tensor
+from ..utils import validate_choice, validate_positive_float, validate_tensor
 from ._base import BlitFigure, CourseWidget, new_figure
 
 MAP_CHOICES = ("uniform 0.5", "mean training image", "mean of the same class",
@@ -36,8 +36,8 @@ def smoothed_mean_image(x: torch.Tensor, pseudocount: float = LAPLACE_PSEUDOCOUN
     """The fraction of images with pixel j on, with add-``pseudocount`` smoothing:
     ``(sum_i x_ij + a) / (n + 2a)``.  Without smoothing a pixel that is never on in ``x`` gets
     p = 0, and one test digit inked there would have log-likelihood -inf."""
-    check_tensor("x", x, ndim=2)
-    pseudocount = check_positive_float("pseudocount", pseudocount)
+    validate_tensor("x", x, ndim=2)
+    pseudocount = validate_positive_float("pseudocount", pseudocount)
     return (x.sum(dim=0) + pseudocount) / (x.shape[0] + 2 * pseudocount)
 
 
@@ -47,7 +47,7 @@ class ProbabilityMaps:
 
     def __init__(self, x_train: torch.Tensor, labels_train: torch.Tensor,
                  pseudocount: float = LAPLACE_PSEUDOCOUNT):
-        check_tensor("x_train", x_train, ndim=2)
+        validate_tensor("x_train", x_train, ndim=2)
         if not isinstance(labels_train, torch.Tensor) or torch.is_floating_point(labels_train):
             raise TypeError("labels_train must be an integer tensor of digit labels")
         if labels_train.shape != (x_train.shape[0],):
@@ -71,7 +71,7 @@ def map_logits(choice: str, maps: ProbabilityMaps, *, x: torch.Tensor | None = N
     decode(mu(x)), the decoder's logits at the encoder's mean.  (Working with logits keeps a
     confident decoder's values exact where float32 probabilities would round to 1 (l > ~16.6) or
     to 0 (l < ~-88.7).)"""
-    check_choice("choice", choice, MAP_CHOICES)
+    validate_choice("choice", choice, MAP_CHOICES)
     if choice == "uniform 0.5":
         return torch.zeros_like(maps.overall, dtype=torch.float64)
     if choice == "mean training image":
@@ -84,7 +84,7 @@ def map_logits(choice: str, maps: ProbabilityMaps, *, x: torch.Tensor | None = N
         return maps.per_class_logits[digit]
     if model is None:
         raise ValueError("choice 'VAE reconstruction' needs a model (pass model=...)")
-    check_tensor("x", x, ndim=1)
+    validate_tensor("x", x, ndim=1)
     with torch.no_grad():
         mu, _ = model.encode(x[None].float())
         return model.decode(mu)[0].double()
@@ -95,8 +95,8 @@ def explorer_numbers(x: torch.Tensor, logits: torch.Tensor, temperature: float =
     as l / T (T < 1 pushes every p_j towards 0 or 1, T > 1 towards 1/2): the probabilities
     sigmoid(l / T), the per-pixel log-likelihood, its total (nats and bits), and its split into
     ink (x_j = 1) and background (x_j = 0) pixels."""
-    temperature = check_positive_float("temperature", temperature)
-    check_tensor("logits", logits)
+    temperature = validate_positive_float("temperature", temperature)
+    validate_tensor("logits", logits)
     tempered = logits.double() / temperature
     per_pixel, total = pixel_log_likelihood(x.double(), tempered)
     ink = x > 0.5
@@ -177,16 +177,16 @@ def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
     """
     if x is None:
         x, labels = load_mnist("test", "fixed")
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     if labels is None or not isinstance(labels, torch.Tensor) or labels.shape != (x.shape[0],):
         raise ValueError("labels must be a tensor with one digit label per row of x")
     if maps is None:
         maps = ProbabilityMaps(*load_mnist("train", "fixed"))
     choices = MAP_CHOICES if model is not None else MAP_CHOICES[:-1]
-    check_choice("choice", choice, choices)
+    validate_choice("choice", choice, choices)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < x.shape[0]:
         raise ValueError(f"index must be an int in [0, {x.shape[0] - 1}], got {index!r}")
-    temperature = check_positive_float("temperature", temperature)
+    temperature = validate_positive_float("temperature", temperature)
     if other_class is None:
         other_class = 1 if int(labels[index]) == 0 else 0
     if other_class not in maps.per_class:

@@ -22,7 +22,7 @@ from .. import plots
 from ..distributions import gaussian_kl_unchecked
 from ..information import active_units, encode_dataset
 from ..objectives import elbo_terms
-from ..utils import check_positive_float, check_positive_int, check_tensor
+from ..utils import validate_positive_float, validate_positive_int, validate_tensor
 from ._base import BlitFigure, CourseWidget, new_figure
 
 TRAVERSAL_RANGE = 3.0          # traverse z_j over [-3, 3]: +-3 prior standard deviations
@@ -73,7 +73,7 @@ def pca_2d(mu: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     fixed (largest loading positive) so the picture does not flip between runs.  With d = 1 the
     second coordinate is 0.
     """
-    check_tensor("mu", mu, ndim=2)
+    validate_tensor("mu", mu, ndim=2)
     centred = (mu - mu.mean(dim=0)).double()
     _, s, vt = torch.linalg.svd(centred, full_matrices=False)
     axes = vt[:2]
@@ -98,18 +98,18 @@ def precompute_beta_views(models: dict, x: torch.Tensor, labels, *, n_show: int 
     """
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {beta: trained model}")
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if labels.shape != (len(x),):
         raise ValueError(f"labels must have one entry per image ({len(x)}), got shape "
                          f"{labels.shape}")
-    n_show = check_positive_int("n_show", n_show)
+    n_show = validate_positive_int("n_show", n_show)
     if n_show > len(x):
         raise ValueError(f"n_show must be <= the number of images ({len(x)}), got {n_show}")
     generator = torch.Generator().manual_seed(seed)
     views, extent = {}, 1.0
     for beta in sorted(models):
-        check_positive_float("beta", beta, allow_zero=True)
+        validate_positive_float("beta", beta, allow_zero=True)
         model = models[beta]
         model.eval()
         mu, logvar = encode_dataset(model, x)
@@ -132,7 +132,7 @@ def precompute_beta_views(models: dict, x: torch.Tensor, labels, *, n_show: int 
 def traversal_codes(mu_row: torch.Tensor, dimension: int, values) -> torch.Tensor:
     """Copies of one posterior mean ``mu_row`` [d] with coordinate ``dimension`` set to each of
     ``values`` in turn: [len(values), d]."""
-    check_tensor("mu_row", mu_row, ndim=1)
+    validate_tensor("mu_row", mu_row, ndim=1)
     if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
         raise TypeError(f"dimension must be an int, got {type(dimension).__name__}")
     if not 0 <= dimension < mu_row.shape[0]:
@@ -145,12 +145,12 @@ def traversal_codes(mu_row: torch.Tensor, dimension: int, values) -> torch.Tenso
 
 def interpolation_code(mu_a: torch.Tensor, mu_b: torch.Tensor, mix: float) -> torch.Tensor:
     """(1 - mix) mu_a + mix mu_b, a straight line between two codes (mix in [0, 1])."""
-    check_tensor("mu_a", mu_a)
-    check_tensor("mu_b", mu_b)
+    validate_tensor("mu_a", mu_a)
+    validate_tensor("mu_b", mu_b)
     if mu_a.shape != mu_b.shape:
         raise ValueError(f"mu_a and mu_b must have the same shape, got {tuple(mu_a.shape)} "
                          f"and {tuple(mu_b.shape)}")
-    mix = check_positive_float("mix", mix, allow_zero=True)
+    mix = validate_positive_float("mix", mix, allow_zero=True)
     if mix > 1:
         raise ValueError(f"mix must lie in [0, 1], got {mix}")
     return (1.0 - mix) * mu_a + mix * mu_b

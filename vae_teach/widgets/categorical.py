@@ -19,7 +19,7 @@ import torch
 
 from ..distributions import entropy, softmax
 from ..plots import label_colors
-from ..utils import check_positive_float, check_positive_int
+from ..utils import validate_positive_float, validate_positive_int
 from ._base import BlitFigure, CourseWidget, new_figure
 
 SAMPLE_SIZES = (10, 30, 100, 300, 1000, 3000, 10000, 100000)
@@ -36,7 +36,7 @@ class DieState:
 
 def sample_categorical(probs: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     """n draws from Cat(probs) by the inverse CDF of n fixed uniforms (int64 [n])."""
-    n = check_positive_int("n", n)
+    n = validate_positive_int("n", n)
     uniforms = torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     cdf = torch.cumsum(probs.to(torch.float64), dim=0)
     return torch.searchsorted(cdf, uniforms, right=True).clamp(max=len(probs) - 1)
@@ -48,7 +48,7 @@ def die_state(logits, temperature: float = 1.0, n_samples: int = 100, seed: int 
     if logits.dim() != 1 or len(logits) < 2:
         raise ValueError(f"logits must be a 1-D list of at least 2 numbers, got shape "
                          f"{tuple(logits.shape)}")
-    temperature = check_positive_float("temperature", temperature)
+    temperature = validate_positive_float("temperature", temperature)
     probs = softmax(logits, temperature)
     samples = sample_categorical(probs, n_samples, seed)
     frequencies = torch.bincount(samples, minlength=len(probs)).to(torch.float64) / n_samples
@@ -64,7 +64,7 @@ def die_explorer(k: int = 6, *, logits=None, temperature: float = 1.0, n_samples
     draws (the right bar).  ``widget.latest["state"]`` is the ``DieState`` behind the current
     picture.
     """
-    k = check_positive_int("k", k, minimum=2)
+    k = validate_positive_int("k", k, minimum=2)
     logits = [0.0] * (k - 1) + [1.0] if logits is None else [float(v) for v in logits]
     if len(logits) != k:
         raise ValueError(f"logits must have k = {k} entries, got {len(logits)}")

@@ -19,7 +19,7 @@ from ..distributions import standard_normal_log_prob
 from ..latent import (IMAGE_SHAPE, _latent_dim, _require_2d, decode_probs, encode_dataset,
                       posterior_ellipse)
 from ..plots import array_to_png, label_colors, rgb_to_png
-from ..utils import check_positive_float, check_positive_int, check_tensor
+from ..utils import validate_positive_float, validate_positive_int, validate_tensor
 from ._base import BlitFigure, CourseWidget, new_figure
 
 SLIDER_LIMIT = 4.0          # sliders on z run over [-4, 4]: beyond +-4 the prior has < 1e-4 mass
@@ -50,7 +50,7 @@ def decoder_explorer(model, *, z1: float = 0.0, z2: float = 0.0, base=None,
     if base.shape != (latent_dim,):
         raise ValueError(f"base must hold latent_dim = {latent_dim} numbers, got shape "
                          f"{tuple(base.shape)}")
-    scale = check_positive_int("scale", scale)
+    scale = validate_positive_int("scale", scale)
     controls = {"z1": _z_slider(f"z{dims[0] + 1} (latent)", z1),
                 "z2": _z_slider(f"z{dims[1] + 1} (latent)", z2)}
     latest: dict = {}
@@ -100,10 +100,10 @@ def latent_explorer(model, x: torch.Tensor, labels: torch.Tensor, *, z1: float =
     ``widget.image_boxes`` says where the three digits sit in the PNG.
     """
     _require_2d(model)
-    check_tensor("x", x, ndim=2)
+    validate_tensor("x", x, ndim=2)
     if not isinstance(labels, torch.Tensor) or labels.shape != (len(x),):
         raise ValueError(f"labels must be a tensor of {len(x)} digit labels (one per row of x)")
-    n_std = check_positive_float("n_std", n_std)
+    n_std = validate_positive_float("n_std", n_std)
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) \
             or not 0 <= digit < len(x):
         raise ValueError(f"digit must be an index in 0..{len(x) - 1}, got {digit!r}")
