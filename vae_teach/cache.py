@@ -358,6 +358,7 @@ def recording():
         _RECORDER = previous
 
 
+# long: find, lock, re-check and write are one protocol; apart they would hide its order
 def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_type, train, *,
                   verbose: bool = True, loaded=str, trained=str):
     """The cache's train-or-load step, for every cached model of the course.

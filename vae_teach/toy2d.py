@@ -472,6 +472,7 @@ def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
     return logger.history
 
 
+# long: the GAN loop notebook 02 writes out and compares with, kept in one piece
 def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
                 batch_size: int = 256, lr: float = 2e-3, d_steps: int = 1, data_seed: int = 0,
                 log_every: int = 50, snapshot_every: int | None = None,

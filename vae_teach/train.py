@@ -112,6 +112,7 @@ def diverged(loss: torch.Tensor, model, lr: float, batch_size: int, epoch: int,
         "models) usually fixes it; the model's weights are now useless, build a new one.")
 
 
+# long: the whole textbook loop in one place, as notebook 07 writes it
 def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
         lr: float = 3e-3, x_test: torch.Tensor | None = None, seed: int = 0,
         progress: bool = True, beta: float = 1.0, lr_schedule: str = "cosine",

@@ -149,18 +149,41 @@ def tex_to_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def offline_widget_html(payload: dict, frames_dir: Path, base: str = "frames/") -> str:
-    """The widget as HTML controls + its starting picture; its pictures are written (once per
-    distinct picture) into ``frames_dir``."""
+def _write_frames(frames: list, frames_dir: Path) -> dict:
+    """Write each distinct picture once, named by its hash, into ``frames_dir``; return
+    ``{"i,j,...": [file name, status text]}`` keyed by the controls' step indices."""
     frames_dir.mkdir(parents=True, exist_ok=True)
     table = {}
-    for frame in payload["frames"]:
+    for frame in frames:
         png = base64.b64decode(frame["png"])
         name = hashlib.sha256(png).hexdigest()[:20] + ".png"
         path = frames_dir / name
         if not path.exists():
             path.write_bytes(png)
         table[",".join(map(str, frame["key"]))] = [name, frame["text"] or ""]
+    return table
+
+
+def _control_row(i: int, control: dict) -> str:
+    """One labelled HTML control (a range input for a slider, a menu otherwise) and its readout."""
+    label = html.escape(control["description"])
+    n = len(control["labels"])
+    if control["kind"] == "slider":
+        field = (f"<input type='range' data-control='{i}' min='0' max='{n - 1}' step='1' "
+                 f"value='{control['start']}' aria-label='{label}'>")
+    else:
+        options = "".join(
+            f"<option value='{j}'{' selected' if j == control['start'] else ''}>"
+            f"{html.escape(str(text))}</option>" for j, text in enumerate(control["labels"]))
+        field = f"<select data-control='{i}' aria-label='{label}'>{options}</select>"
+    return (f"<label><span>{label}</span>{field}"
+            f"<output>{html.escape(str(control['labels'][control['start']]))}</output></label>")
+
+
+def offline_widget_html(payload: dict, frames_dir: Path, base: str = "frames/") -> str:
+    """The widget as HTML controls + its starting picture; its pictures are written (once per
+    distinct picture) into ``frames_dir``."""
+    table = _write_frames(payload["frames"], frames_dir)
     controls = payload["controls"]
     start = [c["start"] for c in controls]
     start_name, start_text = table[",".join(map(str, start))]
@@ -169,22 +192,8 @@ def offline_widget_html(payload: dict, frames_dir: Path, base: str = "frames/") 
     status_plain = re.sub(r"<[^>]+>", " ", start_text)
     alt = f"{title} ({settings})" + (f": {' '.join(status_plain.split())}" if status_plain else "")
 
-    rows = []
-    for i, control in enumerate(controls):
-        label = html.escape(control["description"])
-        n = len(control["labels"])
-        if n == 1:
-            continue
-        if control["kind"] == "slider":
-            field = (f"<input type='range' data-control='{i}' min='0' max='{n - 1}' step='1' "
-                     f"value='{control['start']}' aria-label='{label}'>")
-        else:
-            options = "".join(
-                f"<option value='{j}'{' selected' if j == control['start'] else ''}>"
-                f"{html.escape(str(text))}</option>" for j, text in enumerate(control["labels"]))
-            field = f"<select data-control='{i}' aria-label='{label}'>{options}</select>"
-        rows.append(f"<label><span>{label}</span>{field}"
-                    f"<output>{html.escape(str(control['labels'][control['start']]))}</output></label>")
+    rows = [_control_row(i, control) for i, control in enumerate(controls)
+            if len(control["labels"]) > 1]
     # controls with a single position are not shown: the JavaScript indexes inputs by position
     shown = [i for i, c in enumerate(controls) if len(c["labels"]) > 1]
     data = {"title": title, "base": base, "start": [start[i] for i in shown],

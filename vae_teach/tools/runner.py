@@ -257,17 +257,7 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
     """
     from nbclient import NotebookClient
 
-    if isinstance(notebook, (str, os.PathLike)):
-        path = Path(notebook)
-        if not path.is_file():
-            raise FileNotFoundError(f"notebook not found: {path}")
-        nb = nbformat.read(path, as_version=4)
-        default_cwd = path.resolve().parent
-    elif isinstance(notebook, nbformat.NotebookNode):
-        nb, default_cwd = notebook, Path.cwd()
-    else:
-        raise TypeError(f"notebook must be a path or an nbformat notebook, got "
-                        f"{type(notebook).__name__}")
+    nb, default_cwd = _open_notebook(notebook)
     cwd = Path(cwd) if cwd is not None else default_cwd
     if not cwd.is_dir():
         raise ValueError(f"cwd must be an existing folder, got {cwd}")
@@ -277,46 +267,10 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
         raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
     kernel_env = kernel_environment(env)
 
-    state = {"watch": None, "pid": None, "cell": None, "cell_start": None, "hwm": False,
-             "cpu": None}
-    cells: list[CellRecord] = []
-
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             allow_errors=allow_errors, startup_timeout=startup_timeout,
                             resources={"metadata": {"path": str(cwd)}})
-
-    def on_notebook_start(notebook):
-        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        state["pid"] = pid
-        if pid is not None:
-            watch = _MemoryWatch(pid, poll_interval)
-            watch.include(_high_water_mark(pid))          # the kernel's start-up
-            state["watch"] = watch
-
-    def on_cell_execute(cell, cell_index):
-        state["cell"], state["cell_start"] = cell_index, time.perf_counter()
-        watch, pid = state["watch"], state["pid"]
-        if watch is not None:
-            watch.include(_high_water_mark(pid))
-            state["hwm"] = _reset_high_water_mark(pid)
-            watch.new_window()
-
-    def on_cell_executed(cell, cell_index, execute_reply):
-        watch, pid = state["watch"], state["pid"]
-        if watch is None:
-            return
-        end = watch.poll()
-        state["cpu"] = _tree_cpu_seconds(pid)
-        if state["hwm"]:
-            watch.include(_high_water_mark(pid))
-        cells.append(CellRecord(cell=cell_index,
-                                seconds=time.perf_counter() - state["cell_start"],
-                                peak_rss_bytes=watch.window_peak, end_rss_bytes=end or 0))
-
-    client.on_notebook_start = on_notebook_start
-    client.on_cell_execute = on_cell_execute
-    client.on_cell_executed = on_cell_executed
-
+    meter = _CellMeter(client, poll_interval)
     start = time.perf_counter()
     failure = None
     try:
@@ -324,22 +278,75 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
     except Exception as error:  # noqa: BLE001 -- a failing notebook is a result, not a crash
         failure = error
     seconds = time.perf_counter() - start
-    watch = state["watch"]
     peak = None
-    if watch is not None:
-        watch.stop()
-        peak = watch.peak
+    if meter.watch is not None:
+        meter.watch.stop()
+        peak = meter.watch.peak
 
     errors = _errors_in_outputs(nb)
     if failure is not None and not _is_cell_error(failure):
-        errors = [e for e in errors if not (e.cell == state["cell"] and
+        errors = [e for e in errors if not (e.cell == meter.cell and
                                             e.ename == "KeyboardInterrupt")]  # our interrupt
-        errors.append(CellError(state["cell"], type(failure).__name__,
+        errors.append(CellError(meter.cell, type(failure).__name__,
                                 _describe(failure, timeout)))
     kept = client if keep_kernel and client.km is not None else None
     return RunResult(notebook=nb, seconds=seconds, peak_rss_bytes=peak,
-                     n_images=count_images(nb), errors=errors, cells=cells,
-                     kernel_pid=state["pid"], cpu_seconds=state["cpu"], _client=kept)
+                     n_images=count_images(nb), errors=errors, cells=meter.cells,
+                     kernel_pid=meter.pid, cpu_seconds=meter.cpu, _client=kept)
+
+
+def _open_notebook(notebook) -> tuple[nbformat.NotebookNode, Path]:
+    """The notebook to run and the kernel's default working directory: the notebook's folder
+    for a path, this process's working directory for a notebook object."""
+    if isinstance(notebook, (str, os.PathLike)):
+        path = Path(notebook)
+        if not path.is_file():
+            raise FileNotFoundError(f"notebook not found: {path}")
+        return nbformat.read(path, as_version=4), path.resolve().parent
+    if isinstance(notebook, nbformat.NotebookNode):
+        return notebook, Path.cwd()
+    raise TypeError(f"notebook must be a path or an nbformat notebook, got "
+                    f"{type(notebook).__name__}")
+
+
+class _CellMeter:
+    """The runner's hooks into nbclient: the kernel's pid, each cell's time and peak memory,
+    and the kernel's CPU seconds after the last cell."""
+
+    def __init__(self, client, poll_interval: float):
+        self.client, self.poll_interval = client, poll_interval
+        self.watch: _MemoryWatch | None = None
+        self.pid = self.cell = self.cell_start = self.cpu = None
+        self.hwm = False
+        self.cells: list[CellRecord] = []
+        client.on_notebook_start = self.on_notebook_start
+        client.on_cell_execute = self.on_cell_execute
+        client.on_cell_executed = self.on_cell_executed
+
+    def on_notebook_start(self, notebook):
+        self.pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
+        if self.pid is not None:
+            self.watch = _MemoryWatch(self.pid, self.poll_interval)
+            self.watch.include(_high_water_mark(self.pid))          # the kernel's start-up
+
+    def on_cell_execute(self, cell, cell_index):
+        self.cell, self.cell_start = cell_index, time.perf_counter()
+        if self.watch is not None:
+            self.watch.include(_high_water_mark(self.pid))
+            self.hwm = _reset_high_water_mark(self.pid)
+            self.watch.new_window()
+
+    def on_cell_executed(self, cell, cell_index, execute_reply):
+        if self.watch is None:
+            return
+        end = self.watch.poll()
+        self.cpu = _tree_cpu_seconds(self.pid)
+        if self.hwm:
+            self.watch.include(_high_water_mark(self.pid))
+        self.cells.append(CellRecord(cell=cell_index,
+                                     seconds=time.perf_counter() - self.cell_start,
+                                     peak_rss_bytes=self.watch.window_peak,
+                                     end_rss_bytes=end or 0))
 
 
 def _describe(error: Exception, timeout) -> str:

@@ -48,6 +48,7 @@ def evidence_from_values(net: BayesNet, values: dict) -> dict[str, int]:
             if values[f"observe_{node}"] != "?"}
 
 
+# long: the controls, the figure and the render function sharing them
 def bayesnet_explorer(net: BayesNet | None = None, *, positions=None,
                       evidence: dict[str, int] | None = None) -> CourseWidget:
     """Sliders on the tables and evidence selectors of ``net`` (default: the wet-grass network

@@ -163,6 +163,7 @@ class PanelFigure:
 
 # ---------------------------------------------------------------------------------- widget
 
+# long: the controls, the figure and the render function sharing them
 def likelihood_explorer(model=None, *, x: torch.Tensor | None = None,
                         labels: torch.Tensor | None = None, maps: ProbabilityMaps | None = None,
                         index: int = 0, choice: str = "mean of the same class",

@@ -88,6 +88,7 @@ class _PastingBlitter(BlitFigure):
         return rgb_to_png(pixels)
 
 
+# long: the controls, the figure and the render function sharing them
 def latent_explorer(model, x: torch.Tensor, labels: torch.Tensor, *, z1: float = 0.0,
                     z2: float = 0.0, digit: int = 0, n_std: float = 2.0) -> CourseWidget:
     """The latent plane of a 2-D VAE: encoder means of ``x`` coloured by ``labels``, the slider
