@@ -76,3 +76,62 @@ def test_style_sets_palette_and_readable_sizes():
         sizes += [t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels()]
         assert min(sizes) >= plots.MIN_FONTSIZE
         plt.close(fig)
+
+
+def test_latent_scatter_writes_each_digit_at_its_class_median():
+    # Three well-separated classes around known centres, plus one far outlier per class that
+    # would drag a mean but not the median: each badge must sit at its class's median point.
+    rng = np.random.default_rng(0)
+    centres = {2: (-3.0, 0.0), 5: (0.0, 3.0), 7: (3.0, -1.0)}
+    z, labels = [], []
+    for digit, centre in centres.items():
+        z += [np.asarray(centre) + 0.1 * rng.standard_normal((51, 2)), [[40.0, 40.0]]]
+        labels += [digit] * 52
+    z, labels = np.concatenate(z), np.asarray(labels)
+    fig, ax = plt.subplots()
+    plots.latent_scatter(z, labels, ax=ax)
+    badges = {t.get_text(): t for t in ax.texts}
+    assert sorted(badges) == ["2", "5", "7"]
+    colours = plots.label_colors(10)
+    for digit, centre in centres.items():
+        badge = badges[str(digit)]
+        expected = np.median(z[labels == digit], axis=0)
+        np.testing.assert_allclose(badge.get_position(), expected)
+        assert np.linalg.norm(np.subtract(badge.get_position(), centre)) < 0.1
+        face = badge.get_bbox_patch().get_facecolor()
+        assert matplotlib.colors.to_hex(face) == matplotlib.colors.to_hex(colours[digit])
+        # the digit is legible on its badge (WCAG: text needs a contrast ratio of at least 4.5)
+        assert plots.contrast_ratio(badge.get_color(), face) >= 4.5
+        assert badge.get_fontweight() == "bold" and badge.get_fontsize() >= plots.MIN_FONTSIZE
+    plt.close(fig)
+
+    fig, ax = plt.subplots()
+    plots.latent_scatter(z, labels, ax=ax, annotate=False)
+    assert len(ax.texts) == 0
+    plt.close(fig)
+
+
+def test_contrast_ratio_matches_wcag():
+    assert plots.contrast_ratio("white", "black") == pytest.approx(21.0)
+    assert plots.contrast_ratio("#777777", "white") == pytest.approx(4.48, abs=0.01)
+    assert plots.contrast_ratio("#3f90da", "#3f90da") == pytest.approx(1.0)
+
+
+def test_badges_of_classes_with_nearby_medians_do_not_overlap():
+    # Two classes with the same median: their badges are pushed apart (symmetrically about the
+    # median) and their boxes on the drawn figure do not overlap; a far class stays in place.
+    rng = np.random.default_rng(1)
+    z = np.concatenate([rng.standard_normal((200, 2)), rng.standard_normal((200, 2)),
+                        [8.0, 8.0] + 0.1 * rng.standard_normal((50, 2))])
+    labels = np.repeat([3, 8, 1], [200, 200, 50])
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    badges = plots.label_class_medians(ax, z, labels)
+    ax.set(xlim=(-4, 10), ylim=(-4, 10), aspect="equal")
+    fig.canvas.draw()
+    p3, p8 = (np.asarray(badges[c].get_position()) for c in (3, 8))
+    mid = 0.5 * (np.median(z[labels == 3], 0) + np.median(z[labels == 8], 0))
+    np.testing.assert_allclose(0.5 * (p3 + p8), mid, atol=1e-6)
+    boxes = {c: t.get_bbox_patch().get_window_extent() for c, t in badges.items()}
+    assert not boxes[3].overlaps(boxes[8])
+    np.testing.assert_allclose(badges[1].get_position(), np.median(z[labels == 1], 0))
+    plt.close(fig)

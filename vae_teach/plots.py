@@ -133,8 +133,83 @@ def plot_history(history, *, axes=None, title: str | None = None):
     return axes
 
 
-def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6, alpha=0.7):
-    """Scatter of 2-D latent codes coloured by digit label, with a legend."""
+def class_medians(z, labels) -> dict:
+    """{label: median point} of 2-D points ``z`` [N, 2] grouped by ``labels`` [N] (the
+    coordinate-wise median, which a few far-flung points of a class do not drag away)."""
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    return {int(c): np.median(z[labels == c], axis=0) for c in np.unique(labels)}
+
+
+def _relative_luminance(rgb) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0 black .. 1 white)."""
+    c = np.asarray(matplotlib.colors.to_rgb(rgb), dtype=float)
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast_ratio(a, b) -> float:
+    """WCAG 2 contrast ratio of two colours, 1 (same) .. 21 (black on white); text needs >= 4.5."""
+    la, lb = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _spread(anchors: np.ndarray, min_dist: float, n_iter: int = 300) -> np.ndarray:
+    """Positions near ``anchors`` [n, 2] that are at least about ``min_dist`` apart: overlapping
+    pairs are pushed apart symmetrically, a little at a time, until none overlap."""
+    pos = anchors.astype(float).copy()
+    for _ in range(n_iter):
+        moved = False
+        for i in range(len(pos)):
+            for j in range(i + 1, len(pos)):
+                delta = pos[j] - pos[i]
+                dist = float(np.hypot(*delta))
+                if dist < min_dist:
+                    direction = delta / dist if dist > 1e-12 else np.array([np.cos(j), np.sin(j)])
+                    push = 0.5 * (min_dist - dist) + 1e-9 * min_dist
+                    pos[i] -= push * direction
+                    pos[j] += push * direction
+                    moved = True
+        if not moved:
+            break
+    return pos
+
+
+def label_class_medians(ax, z, labels, *, fontsize: float = 14, min_gap: float = 0.1) -> dict:
+    """Write each class's label as a bold digit on a round badge of the class's colour (white or
+    black digit, whichever contrasts more) at the median of its points (marked by a small black
+    dot), so that a class can be found by its digit: colour alone does not survive a washed-out
+    projector or a colour-vision deficiency when ten classes overlap.  Badges whose medians lie
+    closer than ``min_gap`` times the spread of the points are pushed apart, each joined to its
+    median by a thin line.  Returns {label: matplotlib Text}."""
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    medians = class_medians(z, labels)
+    if not medians:
+        return {}
+    anchors = np.array(list(medians.values()), dtype=float)
+    low, high = np.percentile(z, [2, 98], axis=0)
+    spread = float(max(high - low)) or 1.0
+    positions = _spread(anchors, min_gap * spread)
+    colors = label_colors(10)
+    ax.scatter(anchors[:, 0], anchors[:, 1], s=12, color="black", zorder=4, linewidths=0)
+    texts = {}
+    for c, anchor, pos in zip(medians, anchors, positions):
+        face = colors[c % 10]
+        ink = max(("white", "black"), key=lambda k: contrast_ratio(k, face))
+        if np.hypot(*(pos - anchor)) > 1e-9:
+            ax.plot([anchor[0], pos[0]], [anchor[1], pos[1]], color="black", lw=1, zorder=4)
+        texts[c] = ax.text(*pos, str(c), color=ink, fontsize=fontsize, fontweight="bold",
+                           ha="center", va="center", zorder=5,
+                           bbox=dict(boxstyle="circle,pad=0.2", facecolor=face,
+                                     edgecolor=ink, linewidth=1.2))
+    return texts
+
+
+def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6, alpha=0.7,
+                   annotate: bool = True):
+    """Scatter of 2-D latent codes coloured by digit label, with a legend; with ``annotate``
+    each digit is also written on a badge at (or, where badges would overlap, beside) its class's
+    median point (``label_class_medians``)."""
     z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
     labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if z.ndim != 2 or z.shape[1] != 2:
@@ -148,6 +223,8 @@ def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6
         mask = labels == digit
         ax.scatter(z[mask, 0], z[mask, 1], s=s, alpha=alpha, color=colors[int(digit) % 10],
                    label=str(digit), linewidths=0)
+    if annotate:
+        label_class_medians(ax, z, labels)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.legend(title="digit", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5),
