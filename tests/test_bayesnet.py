@@ -61,7 +61,7 @@ def random_network(seed: int, n_nodes: int = 6) -> BayesNet:
 # ------------------------------------------------------------------------------ the joint
 
 @pytest.mark.parametrize("net", [wet_grass_network(), random_network(0), random_network(1)],
-                         ids=["wet_grass", "random0", "random1"])
+                         ids=["wet-grass", "random-seed-0", "random-seed-1"])
 def test_joint_is_the_product_of_the_tables_and_sums_to_one(net):
     joint = net.joint()
     assert joint.shape == (2,) * len(net.nodes)

@@ -119,6 +119,20 @@ def test_nb_sampling_has_the_model_mean():
     (lambda: BernoulliNaiveBayes().fit(torch.zeros(2, 2), torch.tensor([0, 1])).predict(torch.zeros(2, 3)), ValueError, "x"),
     (lambda: BernoulliNaiveBayes().fit(torch.zeros(2, 2), torch.tensor([0, 1])).log_odds(0, 5), ValueError, "negative"),
     (lambda: beta_prior_from_unlabelled(torch.zeros(3, 2), strength=0), ValueError, "strength"),
+], ids=[
+    "alpha-zero",
+    "beta-negative",
+    "alpha-vector-negative",
+    "labels-float",
+    "labels-too-few",
+    "x-not-binary",
+    "x-1d",
+    "labels-beyond-n-classes",
+    "alpha-vector-wrong-length",
+    "predict-before-fit",
+    "predict-x-width",
+    "log-odds-unknown-class",
+    "prior-strength-zero",
 ])
 def test_nb_bad_input(call, error, words):
     with pytest.raises(error, match=words):
@@ -290,6 +304,15 @@ def test_standardize_choose_C_and_svm_comparison():
     (lambda: fit_svm_sklearn(torch.zeros(4, 2), torch.ones(4), 0), ValueError, "C"),
     (lambda: to_pm1(torch.tensor([0.5]), 1), TypeError, "labels"),
     (lambda: standardize(torch.zeros(3, 2), torch.zeros(3, 4)), ValueError, "columns"),
+], ids=[
+    "hinge-w-length",
+    "hinge-y-not-pm1",
+    "hinge-C-negative",
+    "subgradient-y-length",
+    "subgradient-n-steps-1",
+    "sklearn-C-zero",
+    "to-pm1-float-labels",
+    "standardize-columns",
 ])
 def test_svm_bad_input(call, error, words):
     with pytest.raises(error, match=words):

@@ -247,6 +247,26 @@ def test_encode_dataset_matches_the_model_in_any_batch_size():
     (lambda: info.encode_dataset(object(), torch.zeros(3, 784)), TypeError, "model"),
     (lambda: info.marginal_kl_split(torch.zeros(5, 2), torch.zeros(5, 2), -1), ValueError,
      "n_samples"),
+], ids=[
+    "mi-mu-1d",
+    "mi-logvar-other-width",
+    "mi-mu-integer",
+    "mi-mu-nan",
+    "mi-n-samples-zero",
+    "mi-n-samples-float",
+    "marginal-kl-generator-int",
+    "aggregate-z-width",
+    "aggregate-chunk-zero",
+    "rate-decomposition-mu-list",
+    "average-rate-empty",
+    "active-units-one-row",
+    "moment-matched-one-row",
+    "moment-matched-logvar-width",
+    "active-units-threshold-negative",
+    "channel-noise-zero",
+    "channel-gain-string",
+    "encode-not-a-model",
+    "marginal-kl-split-negative",
 ])
 def test_bad_inputs_are_rejected_naming_the_argument(call, error, name):
     with pytest.raises(error, match=name):

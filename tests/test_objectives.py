@@ -157,6 +157,10 @@ def test_sample_shapes_and_values():
     assert binary.shape == probs.shape == (5, 12)
     assert set(binary.unique().tolist()) <= {0.0, 1.0}
     assert ((probs > 0) & (probs < 1)).all()
+    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():                  # a last layer that outputs +-5 whatever z is
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([5.0, -5.0] * 6))
     logits = model.decode(torch.zeros(3, 2))
-    assert logits.shape == (3, 12) and (logits.min() < 0 or logits.max() > 1 or True)
+    assert logits.shape == (3, 12) and logits.max() == 5 and logits.min() == -5   # not squashed
     assert not torch.allclose(torch.sigmoid(logits), logits)      # decode gives logits, not probs

@@ -64,7 +64,7 @@ def test_output_carries_the_widget_view_and_a_static_png():
     assert base64.b64decode(bundle["image/png"]) == w.png
 
 
-@pytest.mark.parametrize("shape", [(5, 7, 3), (5, 7, 4), (5, 7)])
+@pytest.mark.parametrize("shape", [(5, 7, 3), (5, 7, 4), (5, 7)], ids=["rgb", "rgba", "grey"])
 def test_rgb_to_png_round_trips_through_a_png_reader(shape):
     import io
 
