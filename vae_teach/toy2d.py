@@ -419,6 +419,16 @@ class _Logger:
                 total.zero_()
 
 
+def _check_schedule(x_train, n_steps, batch_size) -> tuple[int, int]:
+    """The checked ``n_steps`` and ``batch_size`` of a toy fit on ``x_train`` ([N, 2] points)."""
+    _check_points(x_train, "x_train")
+    n_steps = validate_positive_int("n_steps", n_steps)
+    batch_size = validate_positive_int("batch_size", batch_size)
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
+    return n_steps, batch_size
+
+
 def minibatches(x_train: torch.Tensor, batch_size: int, generator: torch.Generator):
     """Endless mini-batches: a fresh random permutation of ``x_train`` each epoch (used by
     ``fit_toy_vae``, ``fit_toy_gan`` and notebook 02's own GAN loop)."""
@@ -443,11 +453,7 @@ def fit_toy_vae(model: ToyVAE, x_train: torch.Tensor, *, n_steps: int = 1500,
 
     from tqdm.auto import tqdm
 
-    _check_points(x_train, "x_train")
-    n_steps = validate_positive_int("n_steps", n_steps)
-    batch_size = validate_positive_int("batch_size", batch_size)
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
+    n_steps, batch_size = _check_schedule(x_train, n_steps, batch_size)
     lr = validate_positive_float("lr", lr)
     log_every = validate_positive_int("log_every", log_every)
     kl_warmup_steps = validate_positive_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
@@ -489,11 +495,7 @@ def fit_toy_gan(model: ToyGAN, x_train: torch.Tensor, *, n_steps: int = 1500,
 
     from tqdm.auto import tqdm
 
-    _check_points(x_train, "x_train")
-    n_steps = validate_positive_int("n_steps", n_steps)
-    batch_size = validate_positive_int("batch_size", batch_size)
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
+    n_steps, batch_size = _check_schedule(x_train, n_steps, batch_size)
     d_steps = validate_positive_int("d_steps", d_steps)
     lr = validate_positive_float("lr", lr)
     log_every = validate_positive_int("log_every", log_every)

@@ -55,6 +55,18 @@ def as_number(answer) -> float | None:
     return None
 
 
+def number_or_feedback(answer, what: str, hint: str = "") -> float | Feedback:
+    """The answer as a float, or the Feedback a checker returns instead: "not answered yet" for
+    None, "answer must be <what>" (naming the type given, then the ``hint``) for anything but
+    one number."""
+    if answer is None:
+        return say(NOT_ANSWERED)
+    value = as_number(answer)
+    if value is None:
+        return say(f"answer must be {what}, got {type(answer).__name__}" + (f"; {hint}" if hint else ""))
+    return value
+
+
 def as_vector(answer) -> torch.Tensor | None:
     """A float64 1-D tensor from a list, array or tensor of numbers; None if impossible."""
     try:

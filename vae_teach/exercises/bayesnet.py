@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..bayesnet import BayesNet, wet_grass_network
-from . import NOT_ANSWERED, Feedback
+from . import NOT_ANSWERED, Feedback, number_or_feedback
 from . import as_number as _as_number
 
 # Exercise 1: a DAG of six binary variables (drawn in the notebook).
@@ -48,11 +48,9 @@ def check_parameter_count(answer) -> Feedback:
 
 def check_rain_given_slippery(answer) -> Feedback:
     """Exercise 2: P(rain = 1 | slippery = 1) in the wet-grass network, by enumeration."""
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number (a probability)")
+    value = number_or_feedback(answer, "one number (a probability)")
+    if isinstance(value, Feedback):
+        return value
     net = wet_grass_network()
     expected = float(net.query("rain", {"slippery": 1})[1])
     joint = net.joint()          # axes: rain, sprinkler, wet, neighbour, slippery

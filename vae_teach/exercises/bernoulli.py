@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import load_mnist
-from . import NOT_ANSWERED, Feedback, close, say
-from . import as_number as _as_number
+from . import Feedback, close, number_or_feedback, say
 
 
 # Exercise 1: a five-pixel "image" and the model's probabilities that each pixel is on.
@@ -39,11 +38,9 @@ def exercise_1_log_likelihood() -> float:
 
 def check_log_likelihood_by_hand(answer) -> Feedback:
     """Exercise 1: log p(x | p) in nats for x = EXERCISE_1_X, p = EXERCISE_1_P."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (nats), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (nats)")
+    if isinstance(value, Feedback):
+        return value
     expected = exercise_1_log_likelihood()
     terms = " + ".join(f"log {p if x == 1 else round(1 - p, 2):g}"
                        for x, p in zip(EXERCISE_1_X, EXERCISE_1_P))
@@ -84,11 +81,9 @@ def naive_overflow_logit(low: float = 0.0, high: float = 60.0) -> float:
 
 def check_naive_overflow_logit(answer) -> Feedback:
     """Exercise 2: the logit beyond which float32 ``log(1 - sigmoid(l))`` is -inf (to 0.01)."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (a logit), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (a logit)")
+    if isinstance(value, Feedback):
+        return value
     expected = naive_overflow_logit()
     why = "sigmoid(l) rounds to exactly 1"
     if abs(expected - 24 * math.log(2)) < 0.01:       # torch's float32 sigmoid ~ 1 / (1 + e^-l)
@@ -135,11 +130,9 @@ def exercise_3_grey_image() -> torch.Tensor:
 def check_source_grey_floor(answer) -> Feedback:
     """Exercise 3: the lowest value the source text's reconstruction loss can reach on the grey-level
     test image ``EXERCISE_3_TEST_INDEX`` (nats, to 0.05)."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (nats), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (nats)")
+    if isinstance(value, Feedback):
+        return value
     grey = exercise_3_grey_image()
     expected = float(source_pixel_floor(grey).sum())
     if close(value, expected, atol=0.05):
@@ -178,11 +171,9 @@ def bernoulli_mass_on_grey_levels(lam: float) -> float:
 def check_grey_level_mass(answer) -> Feedback:
     """Exercise 4: the integral over x in [0, 1] of lam^x (1 - lam)^(1 - x) for
     lam = EXERCISE_4_LAMBDA (to 1e-3)."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number, got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number")
+    if isinstance(value, Feedback):
+        return value
     lam = EXERCISE_4_LAMBDA
     expected = bernoulli_mass_on_grey_levels(lam)
     if close(value, expected, atol=1e-3):

@@ -15,7 +15,7 @@ import torch
 from ..classifiers import BernoulliNaiveBayes, flip_latent_sign, interpolate_models
 from ..objectives import elbo
 from ..utils import validate_positive_float, validate_tensor
-from . import NOT_ANSWERED, Feedback
+from . import NOT_ANSWERED, Feedback, number_or_feedback
 from . import as_number as _as_number
 from . import as_vector as _as_vector
 
@@ -134,11 +134,9 @@ def check_signed_distance(answer, w: torch.Tensor, b: float, x: torch.Tensor) ->
     w . x + b = 0 (positive on the side w points to)."""
     validate_tensor("w", w, ndim=1)
     validate_tensor("x", x, ndim=1)
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number (a distance, in the units of x)")
+    value = number_or_feedback(answer, "one number (a distance, in the units of x)")
+    if isinstance(value, Feedback):
+        return value
     w, x = w.double(), x.double()
     f = float(x @ w + b)
     norm = float(w.norm())
@@ -202,11 +200,9 @@ def check_flip_cost(answer, vae, x: torch.Tensor, k: int, n_samples: int = 4,
     generator=torch.Generator().manual_seed(seed))`` for both models, so the same computation
     agrees to rounding; 0.05 nats (or 2 %) of Monte-Carlo slack is allowed for other seeds."""
     validate_tensor("x", x, ndim=2)
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number, in nats per image")
+    value = number_or_feedback(answer, "one number, in nats per image")
+    if isinstance(value, Feedback):
+        return value
     with torch.no_grad():
         middle = interpolate_models(vae, flip_latent_sign(vae, k), 0.5)
         loss_end = -elbo(vae, x, n_samples, generator=torch.Generator().manual_seed(seed)).mean()

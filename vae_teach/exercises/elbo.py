@@ -12,8 +12,7 @@ import torch
 
 from ..linear_gaussian import LinearGaussianModel
 from ..utils import validate_tensor
-from . import NOT_ANSWERED, Feedback, close, say
-from . import as_number as _as_number
+from . import NOT_ANSWERED, Feedback, close, number_or_feedback, say
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -26,12 +25,9 @@ def check_gaussian_kl(answer, mu: torch.Tensor, logvar: torch.Tensor) -> Feedbac
     """
     validate_tensor("mu", mu, ndim=1)
     validate_tensor("logvar", logvar, ndim=1)
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (a KL in nats), got {type(answer).__name__}; "
-                    "sum over the latent coordinates")
+    value = number_or_feedback(answer, "one number (a KL in nats)", "sum over the latent coordinates")
+    if isinstance(value, Feedback):
+        return value
     mu, logvar = mu.double(), logvar.double()
     terms = mu.pow(2) + logvar.exp() - logvar - 1
     expected = float(0.5 * terms.sum())
@@ -67,12 +63,9 @@ def check_elbo_estimate(answer, model: LinearGaussianModel, x: torch.Tensor, q_m
     if not isinstance(model, LinearGaussianModel):
         raise TypeError(f"model must be a LinearGaussianModel, got {type(model).__name__}")
     validate_tensor("q_std", q_std, ndim=1)
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (the ELBO in nats), got {type(answer).__name__}; "
-                    "average log p(x, z) - log q(z) over your samples")
+    value = number_or_feedback(answer, "one number (the ELBO in nats)", "average log p(x, z) - log q(z) over your samples")
+    if isinstance(value, Feedback):
+        return value
     x = x.reshape(1, -1).double()
     q_mean = q_mean.reshape(1, -1).double()
     q_cov = torch.diag(q_std.double().pow(2))

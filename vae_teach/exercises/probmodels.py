@@ -10,8 +10,7 @@ import math
 import numpy as np
 
 from ..probmodels import mixture_moments
-from . import NOT_ANSWERED, Feedback
-from . import as_number as _as_number
+from . import NOT_ANSWERED, Feedback, number_or_feedback
 from . import as_vector as _as_vector
 
 # Exercise 1: a two-component mixture p*.
@@ -59,11 +58,9 @@ def check_best_gaussian(answer) -> Feedback:
 
 def check_die_kl(answer) -> Feedback:
     """Exercise 2: KL(p* || q) in nats for the fair die p* and the loaded model q."""
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number (nats)")
+    value = number_or_feedback(answer, "one number (nats)")
+    if isinstance(value, Feedback):
+        return value
     p, q = np.array(FAIR_DIE), np.array(LOADED_DIE)
     kl = float(np.sum(p * np.log(p / q)))
     reverse = float(np.sum(q * np.log(q / p)))
@@ -86,11 +83,9 @@ def check_die_kl(answer) -> Feedback:
 
 def check_next_flip(answer) -> Feedback:
     """Exercise 3: P(heads on flip 4 | three heads in three flips) under a Beta(2, 2) prior."""
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number (a probability)")
+    value = number_or_feedback(answer, "one number (a probability)")
+    if isinstance(value, Feedback):
+        return value
     predictive = (HEADS + PRIOR_A) / (FLIPS + PRIOR_A + PRIOR_B)
     posterior_mode = (HEADS + PRIOR_A - 1) / (FLIPS + PRIOR_A + PRIOR_B - 2)
     if abs(value - predictive) < 1e-4:

@@ -11,8 +11,7 @@ import math
 import torch
 
 from ..regression import design_matrix, fit_line_normal_equations, max_stable_step, sse
-from . import NOT_ANSWERED, Feedback, close, say
-from . import as_number as _as_number
+from . import NOT_ANSWERED, Feedback, close, number_or_feedback, say
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -23,11 +22,9 @@ def check_noise_variance_mle(answer, x: torch.Tensor, y: torch.Tensor) -> Feedba
     Correct: SSE_min / n.  Recognized mistakes: SSE_min / (n - 2) (the unbiased estimator),
     the standard deviation instead of the variance, SSE_min itself.
     """
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (a variance), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (a variance)")
+    if isinstance(value, Feedback):
+        return value
     slope, intercept = fit_line_normal_equations(x, y)
     sse_min, n = float(sse(x, y, slope, intercept)), x.shape[0]
     expected = sse_min / n
@@ -77,11 +74,9 @@ def check_shrink_factor(answer) -> Feedback:
 def check_lighter_mode_kl(answer, weight: float) -> Feedback:
     """Exercise 3: KL(q || p) of the best Gaussian q sitting on a well-separated mode of
     mixture weight ``weight`` (the component q matches exactly).  Correct: about -log(weight)."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (nats), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (nats)")
+    if isinstance(value, Feedback):
+        return value
     expected = -math.log(weight)
     if abs(value - expected) < 0.02:
         return say(f"correct: about -log({weight:g}) = {expected:.3f} nats. Where q has its "
@@ -100,11 +95,9 @@ def check_lighter_mode_kl(answer, weight: float) -> Feedback:
 def check_max_step(answer, x: torch.Tensor) -> Feedback:
     """Exercise 4: the largest step size for which gradient descent on the mean squared error
     converges, for the design points ``x``.  Correct: n / lambda_max(X^T X)."""
-    if answer is None:
-        return say(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return say(f"answer must be one number (a step size), got {type(answer).__name__}")
+    value = number_or_feedback(answer, "one number (a step size)")
+    if isinstance(value, Feedback):
+        return value
     expected = max_stable_step(x)
     if close(value, expected, rtol=0.01):
         return say(f"correct: lr_max = 2 / lambda_max(H) = n / lambda_max(X^T X) = "

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..toy2d import MODE_STD, mode_coverage, ring_centres, ring_of_gaussians
-from . import NOT_ANSWERED, Feedback
+from . import NOT_ANSWERED, Feedback, number_or_feedback
 from . import as_number as _as_number
 
 
@@ -19,11 +19,9 @@ from . import as_number as _as_number
 
 def check_within_three_sigma(answer) -> Feedback:
     """Exercise 1: P(|x - c| <= 3 sigma) for x ~ N(c, sigma^2 I) in two dimensions."""
-    if answer is None:
-        return Feedback(NOT_ANSWERED)
-    value = _as_number(answer)
-    if value is None:
-        return Feedback("answer must be one number (a probability)")
+    value = number_or_feedback(answer, "one number (a probability)")
+    if isinstance(value, Feedback):
+        return value
     expected = 1 - math.exp(-4.5)
     if abs(value - expected) < 1e-4:
         return Feedback(f"correct: 1 - exp(-9/2) = {expected:.5f}. |x - c|/sigma has the Rayleigh "
