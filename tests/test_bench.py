@@ -13,7 +13,7 @@ import psutil
 import pytest
 import torch
 
-from vae_teach.tools import bench
+from vae_teach.tools import bench, runner
 from vae_teach.data import load_mnist
 from vae_teach.distributions import bernoulli_log_likelihood, gaussian_kl
 from vae_teach.models import BernoulliVAE
@@ -288,7 +288,8 @@ def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypa
     _write_notebook(tmp_path / "02_fails.ipynb", "raise RuntimeError('broken on purpose')")
     children_before = {p.pid for p in psutil.Process().children(recursive=True)}
     results = bench.main(["--only-notebooks", "--notebooks", str(tmp_path), "--open-kernels",
-                          "01,02", "--out", str(tmp_path / "b.json")])
+                          "01,02", "--out", str(tmp_path / "b.json"),
+                          "--keep-notebooks", str(tmp_path / "executed")])
     assert "recipes" not in results and "widgets" not in results
     part = results["notebooks"]
     rows = {row["notebook"]: row for row in part["notebooks"]}
@@ -303,6 +304,9 @@ def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypa
     assert part["total_cold_s"] == pytest.approx(ok["cold"]["wall_s"] + fails["cold"]["wall_s"])
     assert part["max_peak_rss_mb"] == max(ok["cold"]["peak_rss_mb"], fails["cold"]["peak_rss_mb"])
     assert [c["cell"] for c in ok["cold"]["cells"]] == [0]          # per-cell memory is kept
+    kept = {p.name: nbformat.read(p, as_version=4) for p in (tmp_path / "executed").iterdir()}
+    assert set(kept) == {"01_ok.ipynb", "02_fails.ipynb"}             # the cold runs, executed
+    assert runner.count_images(kept["01_ok.ipynb"]) == 1
     partial = json.loads((tmp_path / "b.partial.json").read_text())  # saved after each notebook
     assert [r["notebook"] for r in partial["notebooks_so_far"]] == ["01_ok.ipynb", "02_fails.ipynb"]
     # two kernels kept open one after the other (a failing notebook's too), then shut down

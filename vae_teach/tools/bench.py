@@ -44,6 +44,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import psutil
 import torch
@@ -447,16 +448,21 @@ def _notebook_run_row(result) -> dict:
                        "end_rss_mb": round(c.end_rss_bytes / MB, 1)} for c in result.cells]}
 
 
-def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True) -> dict:
+def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True,
+                   keep_dir: Path | None = None) -> dict:
     """Run one notebook in a fresh kernel with an empty model cache ("cold"), then, if that
     worked and ``warm``, again in a fresh kernel with the cache the first run filled ("warm").
     Both runs are the course's runner: inline backend, every figure drawn, the kernel's peak
-    RSS polled."""
+    RSS polled.  With ``keep_dir``, the cold run's executed notebook is written there."""
     path = Path(path)
     row = {"notebook": path.name}
     with tempfile.TemporaryDirectory(prefix="vae_teach_bench_cache_") as cache:
         env = {"VAE_TEACH_CACHE": cache}
-        row["cold"] = _notebook_run_row(runner.execute_notebook(path, env=env, timeout=timeout))
+        cold = runner.execute_notebook(path, env=env, timeout=timeout)
+        if keep_dir is not None:
+            Path(keep_dir).mkdir(parents=True, exist_ok=True)
+            nbformat.write(cold.notebook, Path(keep_dir) / path.name)
+        row["cold"] = _notebook_run_row(cold)
         if warm and row["cold"]["status"] == "ok":
             row["warm"] = _notebook_run_row(runner.execute_notebook(path, env=env,
                                                                     timeout=timeout))
@@ -464,12 +470,12 @@ def bench_notebook(path: Path, *, timeout: float = 600.0, warm: bool = True) -> 
 
 
 def run_notebooks(paths, *, timeout: float = 600.0, warm: bool = True, log=print,
-                  after_each=None) -> dict:
+                  after_each=None, keep_dir: Path | None = None) -> dict:
     """Part (d): every notebook cold and warm (``bench_notebook``), with totals;
     ``after_each(rows)`` is called after each notebook (e.g. to save what is done so far)."""
     rows = []
     for path in paths:
-        row = bench_notebook(path, timeout=timeout, warm=warm)
+        row = bench_notebook(path, timeout=timeout, warm=warm, keep_dir=keep_dir)
         rows.append(row)
         if after_each is not None:
             after_each(rows)
@@ -827,6 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "checkout)")
     parser.add_argument("--chapters", type=_prefixes, default=[],
                         help="only the notebooks whose names start with these, e.g. 01,07")
+    parser.add_argument("--keep-notebooks", type=Path, default=None, metavar="DIR",
+                        help="write each cold run's executed notebook (every output) into DIR")
     parser.add_argument("--no-warm", action="store_true",
                         help="part (d): skip the second (warm-cache) run of each notebook")
     parser.add_argument("--open-kernels", type=_prefixes, default=["00", "04", "07"],
@@ -1006,7 +1014,7 @@ def _run_notebook_part(args, results: dict) -> None:
                                       default=str))
 
     results["notebooks"] = run_notebooks(paths, warm=not args.no_warm, log=_log,
-                                         after_each=save)
+                                         after_each=save, keep_dir=args.keep_notebooks)
     part = results["notebooks"]
     _log(f"  total cold {part['total_cold_s']:.1f} s, warm {part['total_warm_s']:.1f} s, "
          f"highest peak {part['max_peak_rss_mb']:.0f} MB, {part['n_failed']} failed")
