@@ -371,3 +371,15 @@ def test_check_no_explaining_away():
     assert "shape" in check_no_explaining_away([0.1, 0.2])
     assert "[0, 1]" in check_no_explaining_away([[0.1, 0.2], [0.3, 1.5]])
     assert "2 x 2 table" in check_no_explaining_away("table")
+
+
+@pytest.mark.parametrize("table", [[[0, 0], [0.5, 1]], [[0.5, 1], [0, 0]], [[0, 0], [0, 1]]],
+                         ids=["rain0-impossible", "rain1-impossible", "only-corner"])
+def test_check_no_explaining_away_zero_row_gives_feedback(table):
+    # A zero row is rank one (no explaining away: given wet=1, rain is certain); the checker
+    # must say so instead of raising on the impossible evidence rain = ruled-out value.
+    feedback = check_no_explaining_away(table)
+    assert feedback.correct and "degenerate" in feedback
+    ruled_out = 0 if sum(table[0]) == 0 else 1
+    net = wet_grass_network().with_cpt("wet", torch.tensor(table, dtype=torch.float64))
+    assert float(net.query("rain", {"wet": 1})[ruled_out]) == 0.0

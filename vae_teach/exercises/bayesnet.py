@@ -95,6 +95,15 @@ def check_no_explaining_away(answer) -> Feedback:
         return Feedback("both parents must matter: make some entries differ by more than 0.05 "
                         "along the rain axis and along the sprinkler axis")
     net: BayesNet = wet_grass_network().with_cpt("wet", table)   # P(wet=1) > 0: an entry > 0.05
+    rain_given_wet = net.query("rain", {"wet": 1})
+    if float(rain_given_wet.min()) <= 0.0:
+        # A zero row: wet=1 rules out one value of rain, so conditioning on it would raise.
+        ruled_out = int(rain_given_wet.argmin())
+        return Feedback(f"correct, in a degenerate way: P(wet=1 | rain={ruled_out}, sprinkler) = 0, "
+                        f"so observing wet=1 makes rain={1 - ruled_out} certain, and a certain "
+                        "variable tells nothing about sprinkler. The case that teaches more keeps "
+                        "every entry in (0, 1]: then learning rain is real news, and the "
+                        "belief in sprinkler still does not move", True)
     with_rain = float(net.query("sprinkler", {"wet": 1, "rain": 1})[1])
     without_rain = float(net.query("sprinkler", {"wet": 1, "rain": 0})[1])
     if abs(with_rain - without_rain) < 1e-3:
