@@ -59,7 +59,8 @@ class History:
         if self.test_loss:
             last += f", test -ELBO {self.test_loss[-1]:.2f} (D {self.test_distortion[-1]:.2f}, " \
                     f"R {self.test_rate[-1]:.2f})"
-        return (f"History({len(self.epoch)} epochs in {self.seconds[-1]:.1f} s, {last}, "
+        n = len(self.epoch)
+        return (f"History({n} epoch{'s' if n != 1 else ''} in {self.seconds[-1]:.1f} s, {last}, "
                 f"{self.images_per_second:.0f} images/s)")
 
 
