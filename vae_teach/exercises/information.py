@@ -130,12 +130,13 @@ def check_log_aggregate_posterior(answer) -> Feedback:
 # ------------------------------------------------------------------------------ exercise 3
 
 def exercise_3_solution() -> tuple[float, float]:
-    """The largest possible I_q for each reported rate: min(R, log N)."""
+    """The upper bound min(R, log N) on I_q for each reported rate (approached, never reached
+    exactly, by Gaussian encoders)."""
     return tuple(min(rate, math.log(EXERCISE_3_N)) for rate in EXERCISE_3_RATES)
 
 
 def check_information_ceiling(answer) -> Feedback:
-    """Exercise 3: ``answer = (largest I_q for R = 3, largest I_q for R = 25)`` with N = 1000."""
+    """Exercise 3: ``answer = (bound on I_q for R = 3, bound on I_q for R = 25)`` with N = 1000."""
     if answer is None:
         return say(NOT_ANSWERED)
     pair = _as_pair(answer)
