@@ -179,5 +179,11 @@ def test_coin_and_mixture_inputs_are_checked():
         P.mixture_moments((0.5, 0.5), (0, 1), (1, -1))
     with pytest.raises(ValueError, match="same length"):
         P.mixture_1d((1.0,), (0, 1), (1, 1))
+    with pytest.raises(TypeError, match="weights must be a 1-D sequence or tensor of numbers"):
+        P.mixture_1d("abc", (0, 1), (1, 1))
+    with pytest.raises(TypeError, match="means must be a 1-D sequence or tensor of numbers"):
+        P.mixture_moments((0.5, 0.5), None, (1, 1))
+    with pytest.raises(TypeError, match="stds must be a 1-D sequence or tensor of numbers"):
+        P.mixture_1d((0.5, 0.5), (0, 1), {"a": 1})
     with pytest.raises(ValueError, match="lo < hi"):
         P.entropy_by_quadrature(P.mixture_1d(), 3, 1)

@@ -74,7 +74,7 @@ def _return_freed_memory_after_each_cell() -> None:
 # ---------------------------------------------------------------------------------------------
 
 def validate_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
-                 allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
+                    allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
     """Check that ``value`` is a floating-point, finite, non-empty torch tensor and return it."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}"
@@ -186,7 +186,11 @@ def validate_mixture(weights, means, stds) -> tuple[torch.Tensor, torch.Tensor, 
     tensors of one length: weights >= 0 summing to 1, stds > 0 (notebooks 03 and 08)."""
     checked = []
     for name, values in (("weights", weights), ("means", means), ("stds", stds)):
-        tensor = torch.as_tensor(values, dtype=torch.float64)
+        try:
+            tensor = torch.as_tensor(values, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a 1-D sequence or tensor of numbers, got "
+                            f"{type(values).__name__} {values!r}") from None
         if tensor.dim() != 1 or tensor.numel() == 0:
             raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}")
         if not torch.isfinite(tensor).all():
