@@ -435,8 +435,8 @@ def kl_gaussian_to_density(mean, std, log_density: Callable[[torch.Tensor], torc
     weights = weights / weights.sum()                # sums to 1: exact for constants
     mean, std = torch.broadcast_tensors(mean, std)
     flat_mean, flat_std = mean.reshape(-1, 1), std.reshape(-1, 1)
-    rows_per_chunk = max(1, 2 ** 18 // n_points)     # about 2 MB of z values (and ~10 MB of
-    #                                                  the density's temporaries) at a time
+    # About 2 MB of z values at a time (the density's temporaries are a few times that).
+    rows_per_chunk = max(1, 2 ** 18 // n_points)
     expected_log_p = torch.cat([
         (log_density(flat_mean[i:i + rows_per_chunk] + flat_std[i:i + rows_per_chunk] * t)
          * weights).sum(-1)

@@ -104,8 +104,8 @@ class CourseWidget:
     ``render`` returns PNG bytes, or ``(png_bytes, html_text)`` to also show a status line.
     Use ``set(name=value, ...)`` to move controls from code (tests do this), ``values`` to read
     them, ``png`` for the current image.  ``latest`` is a dict that ``render`` may fill with the
-    numbers behind the current picture (pass your own to share it with the render function).  In a notebook, just leave the widget as the last
-    expression of a cell (or ``display(w)``).
+    numbers behind the current picture (pass your own to share it with the render function).
+    In a notebook, just leave the widget as the last expression of a cell (or ``display(w)``).
     """
 
     def __init__(self, controls: dict[str, widgets.Widget], render: Callable[..., object], *,
