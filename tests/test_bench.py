@@ -1,7 +1,7 @@
-"""Tests of the benchmark's helpers (``vae_teach.tools.bench``) on tiny inputs, and of the training
+"""Tests of the benchmark's helpers (``vae_teach_tools.bench``) on tiny inputs, and of the training
 features the benchmark tunes (``fit``'s time limit, "auto" dynamic binarization, fused Adam).
 
-No test asserts a speed: timings belong in ``python -m vae_teach.tools.bench``.
+No test asserts a speed: timings belong in ``python -m vae_teach_tools.bench``.
 """
 import json
 import math
@@ -13,11 +13,11 @@ import psutil
 import pytest
 import torch
 
-from vae_teach.tools import bench, runner
+from vae_teach_tools import bench, runner
 from vae_teach.data import load_mnist
 from vae_teach.distributions import bernoulli_log_likelihood, gaussian_kl
 from vae_teach.models import BernoulliVAE
-from vae_teach.tools.budget import fit_for_seconds
+from vae_teach_tools.budget import fit_for_seconds
 from vae_teach.train import fit
 from vae_teach.widgets import CourseWidget
 

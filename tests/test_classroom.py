@@ -431,7 +431,7 @@ def _login(hub: Hub, user: str):
 def _pull_course(hub: Hub, user: str, repo_url: str) -> None:
     """What a student's nbgitpuller link does, with the student's own login: the link redirects
     to their server's git-pull page, whose script calls git-pull/api (a stream of events)."""
-    from vae_teach.tools.classroom import nbgitpuller_link
+    from vae_teach_tools.classroom import nbgitpuller_link
     link = nbgitpuller_link(hub.url, repo_url, branch="main", folder="vae-teach")
     browser = _login(hub, user)
     page = browser.get(link, timeout=60)

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_teach.tools import classroom
-from vae_teach.tools.classroom import PLACEHOLDER, make_edition, strip_solutions
+from vae_teach_tools import classroom
+from vae_teach_tools.classroom import PLACEHOLDER, make_edition, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -97,13 +97,13 @@ def test_make_edition_refuses_to_overwrite_and_names_the_argument(tmp_path):
 
 
 def test_command_line_writes_the_student_edition(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "vae_teach.tools.classroom", "student-edition",
+    done = subprocess.run([sys.executable, "-m", "vae_teach_tools.classroom", "student-edition",
                            str(tmp_path / "class")], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     assert "08_kl_versus_sse.ipynb: 4 solution block(s) removed" in done.stdout
     assert len(list((tmp_path / "class" / "notebooks").glob("*.ipynb"))) == 11
-    again = subprocess.run([sys.executable, "-m", "vae_teach.tools.classroom", "student-edition",
+    again = subprocess.run([sys.executable, "-m", "vae_teach_tools.classroom", "student-edition",
                             str(tmp_path / "class")], cwd=ROOT, capture_output=True, text=True,
                            timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr

@@ -1,4 +1,4 @@
-"""Tests of the figure check for the nbval run (``vae_teach.tools.figcheck``): the counting rule
+"""Tests of the figure check for the nbval run (``vae_teach_tools.figcheck``): the counting rule
 on cell sources, and the plugin in a real pytest + nbval run on tiny notebooks."""
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import nbformat
 import pytest
 
-from vae_teach.tools.figcheck import count_pictures, expected_figures
+from vae_teach_tools.figcheck import count_pictures, expected_figures
 
 
 @pytest.mark.parametrize("source, n", [
@@ -58,7 +58,7 @@ def run_pytest(folder, *plugins, env_extra=None):
 def test_the_plugin_fails_a_cell_whose_figure_is_not_drawn(tmp_path):
     # MPLBACKEND=Agg in pytest's environment: the plugin keeps it from the kernel, so the first
     # cell's two plt.show() give two pictures and pass; the second cell shows nothing and fails
-    code, output = run_pytest(tmp_path, "-p", "vae_teach.tools.figcheck",
+    code, output = run_pytest(tmp_path, "-p", "vae_teach_tools.figcheck",
                               env_extra={"MPLBACKEND": "Agg"})
     assert code == 1, output
     assert "1 failed, 1 passed" in output

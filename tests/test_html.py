@@ -1,15 +1,18 @@
-"""The reading edition (``python -m vae_teach.html``, built by ``vae_teach.tools.site``):
+"""The reading edition (``python -m vae_teach_tools.html``, built by ``vae_teach_tools.site``):
 chapter selection, alt texts, offline widgets, one real build of a small notebook, and the
 course's chapters 04 and 07 with every figure on their pages."""
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from vae_teach import html as html_edition
-from vae_teach.tools import offline_widgets, runner, site
+from vae_teach_tools import html as html_edition
+from vae_teach_tools import offline_widgets, runner, site
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 FIGURE_CELL = """
 import matplotlib.pyplot as plt
@@ -174,7 +177,7 @@ def test_titles_lose_their_tex():
 def test_course_chapters_show_every_figure(tmp_path):
     """Chapters 04 and 07 as the reading edition builds them: every picture of the executed
     notebook is on the page (04 draws 7, 07 at least 10), each with an alt text."""
-    notebooks = runner.select_notebooks(site.NOTEBOOK_DIR, ["04", "07"])
+    notebooks = runner.select_notebooks(NOTEBOOKS, ["04", "07"])
     rows = site.build(notebooks, tmp_path, keep_notebooks=True, log=lambda _m: None)
     for row, minimum in zip(rows, (7, 10)):
         assert row["error"] is None, row

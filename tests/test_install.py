@@ -77,7 +77,7 @@ CARRIED_BY = {"IPython": "ipykernel", "matplotlib_inline": "ipykernel", "jupyter
               "nbformat": "nbconvert", "nbclient": "nbconvert", "nbconvert": "nbconvert"}
 
 
-# imported only by the tooling in vae_teach.tools (a teacher's command, the pytest plugin),
+# imported only by the tooling in vae_teach_tools (a teacher's command, the pytest plugin),
 # installed with the test tools
 TEACHER_TOOLS = {"playwright", "pytest"}
 

@@ -1,4 +1,4 @@
-"""Tests of the course's notebook runner (``vae_teach.tools.runner``) on tiny notebooks made in
+"""Tests of the course's notebook runner (``vae_teach_tools.runner``) on tiny notebooks made in
 a temporary folder.  Each kernel start costs a few seconds, so each run checks several things."""
 import os
 import time
@@ -7,7 +7,7 @@ import nbformat
 import psutil
 import pytest
 
-from vae_teach.tools import runner
+from vae_teach_tools import runner
 
 
 def make_notebook(folder, name, *sources):

@@ -1,7 +1,7 @@
 """The reading edition in a real browser, offline.
 
 Builds the site for a few chapters (``VAE_TEACH_SITE_CHAPTERS``, default 04 and 07) with
-``vae_teach.tools.site.build`` (or takes the one in ``VAE_TEACH_SITE_DIR``), serves it on 127.0.0.1 and opens it in headless Chromium with
+``vae_teach_tools.site.build`` (or takes the one in ``VAE_TEACH_SITE_DIR``), serves it on 127.0.0.1 and opens it in headless Chromium with
 every request outside the site aborted.  Per chapter it checks that
 
 * the page shows as many pictures as the executed notebook's outputs hold, every one loaded and
@@ -31,7 +31,7 @@ import nbformat
 import pytest
 
 from test_browser import _require_browser
-from vae_teach.tools import runner, site
+from vae_teach_tools import runner, site
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +64,7 @@ IMAGES_JS = """() => [...document.querySelectorAll('main img')].map((img) => ({
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The site for CHAPTERS, with the executed notebooks kept next to the pages; or, with
-    VAE_TEACH_SITE_DIR set, a site built before by ``python -m vae_teach.html --keep-notebooks``
+    VAE_TEACH_SITE_DIR set, a site built before by ``python -m vae_teach_tools.html --keep-notebooks``
     (then every chapter it holds is checked)."""
     _require_browser()
     prebuilt = os.environ.get("VAE_TEACH_SITE_DIR")
@@ -73,7 +73,7 @@ def built(tmp_path_factory):
         rows = json.loads((out / "build.json").read_text())
     else:
         out = tmp_path_factory.mktemp("site")
-        notebooks = runner.select_notebooks(site.NOTEBOOK_DIR, CHAPTERS)
+        notebooks = runner.select_notebooks(ROOT / "notebooks", CHAPTERS)
         rows = site.build(notebooks, out, keep_notebooks=True)
     failed = {r["notebook"]: r["error"] for r in rows if r["error"]}
     assert not failed, f"chapters failed to run: {failed}"

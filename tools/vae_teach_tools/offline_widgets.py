@@ -125,7 +125,7 @@ def install_kernel_hooks() -> None:
         inline._vae_teach_alt = True
 
 
-KERNEL_SETUP = ("from vae_teach.tools.offline_widgets import install_kernel_hooks\n"
+KERNEL_SETUP = ("from vae_teach_tools.offline_widgets import install_kernel_hooks\n"
                 "install_kernel_hooks()")
 
 

@@ -4,6 +4,7 @@
 a :class:`RunResult`: the executed notebook (every output, every figure) and a small record of
 the run -- wall seconds, the kernel's peak resident memory (RSS), the number of pictures in the
 outputs and the errors.  The benchmark, the reading edition and the classroom test all use it.
+It also holds the rule by which every tool finds the checkout's notebooks (:func:`notebook_folder`).
 
 What "as a student runs it" means here:
 
@@ -37,7 +38,7 @@ import psutil
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 
 __all__ = ["CellError", "CellRecord", "RunResult", "execute_notebook", "count_images",
-           "kernel_environment", "select_notebooks"]
+           "kernel_environment", "select_notebooks", "notebook_folder", "add_notebooks_option"]
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,12 @@ class RunResult:
     """What :func:`execute_notebook` returns.
 
     ``notebook`` is the executed notebook; ``seconds`` the wall time from the kernel's start to
-    the last cell, the kernel's start included; ``peak_rss_bytes`` the highest RSS of the kernel and its child processes
-    (None if it could not be read); ``n_images`` the pictures in the outputs; ``errors`` the
-    errors (empty when the run was clean); ``cpu_seconds`` the kernel's CPU time (user +
-    system, its threads and children included) up to its last cell.  With ``keep_kernel=True`` the kernel is still
-    running: ``rss_bytes()`` reads its memory now, ``shutdown()`` stops it."""
+    the last cell, the kernel's start included; ``peak_rss_bytes`` the highest RSS of the kernel
+    and its child processes (None if it could not be read); ``n_images`` the pictures in the
+    outputs; ``errors`` the errors (empty when the run was clean); ``cpu_seconds`` the kernel's
+    CPU time (user + system, its threads and children included) up to its last cell.  With
+    ``keep_kernel=True`` the kernel is still running: ``rss_bytes()`` reads its memory now,
+    ``shutdown()`` stops it."""
     notebook: nbformat.NotebookNode
     seconds: float
     peak_rss_bytes: int | None
@@ -102,6 +104,26 @@ class RunResult:
         client, self._client = self._client, None
         if client is not None:
             client._cleanup_kernel()   # nbclient's own shutdown: kernel, channels, files
+
+
+def notebook_folder(path=None) -> Path:
+    """The checkout's notebooks folder, by the one rule every tool follows: ``path`` (a command's
+    ``--notebooks DIR``) if given, else ``notebooks`` in the current directory.  The tools are
+    installed apart from the checkout (non-editable in CI), so they never look beside their own
+    files.  A missing folder raises FileNotFoundError naming the option."""
+    folder = Path("notebooks" if path is None else path)
+    if not folder.is_dir():
+        where = "" if path is not None else " in the current directory"
+        raise FileNotFoundError(f"--notebooks: there is no folder {folder}{where}; run from the "
+                                f"root of the course's checkout or pass --notebooks DIR")
+    return folder
+
+
+def add_notebooks_option(parser) -> None:
+    """The ``--notebooks DIR`` option of every command (resolved by :func:`notebook_folder`)."""
+    parser.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
+                        help="the course's notebooks folder (default: ./notebooks, as when run "
+                             "from the root of the course's checkout)")
 
 
 def select_notebooks(directory, prefixes) -> list[Path]:

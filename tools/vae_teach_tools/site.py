@@ -1,4 +1,4 @@
-"""The reading edition: a static site of the whole course (``python -m vae_teach.html``).
+"""The reading edition: a static site of the whole course (``python -m vae_teach_tools.html``).
 
 Every chapter is executed in a fresh kernel with the inline backend (every figure drawn), then
 written as one page by nbconvert with the site's template (``site_assets/templates/vae_site``):
@@ -28,14 +28,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from vae_teach.tools import offline_widgets, runner
+from vae_teach_tools import offline_widgets, runner
 
-# The repository's folder when the package is used from a checkout (editable install); after a
-# plain install the notebooks and the README are taken from the current folder.
-ROOT = Path(__file__).resolve().parents[2]
-if not (ROOT / "notebooks").is_dir():
-    ROOT = Path.cwd()
-NOTEBOOK_DIR = ROOT / "notebooks"
 ASSETS = Path(__file__).resolve().parent / "site_assets"
 KATEX_VERSION = "0.19.1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -224,16 +218,16 @@ def _readme_html(readme: Path, pages: dict[str, str], repo_url: str | None) -> s
     return re.sub(r'href="([^"]+)"', relink, body)
 
 
-def default_repo_url() -> str | None:
+def default_repo_url(checkout=".") -> str | None:
     """The repository's web address: $VAE_TEACH_REPO_URL, else GitHub Actions' repository,
-    else the git remote ``origin`` (as https), else None."""
+    else the git remote ``origin`` of the folder ``checkout`` (as https), else None."""
     if os.environ.get("VAE_TEACH_REPO_URL"):
         return os.environ["VAE_TEACH_REPO_URL"]
     if os.environ.get("GITHUB_REPOSITORY"):
         server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
         return f"{server}/{os.environ['GITHUB_REPOSITORY']}"
     try:
-        url = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+        url = subprocess.run(["git", "-C", str(checkout), "remote", "get-url", "origin"],
                              capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -251,7 +245,8 @@ def copy_assets(out: Path) -> None:
         if actual != digest:
             raise RuntimeError(f"{katex / name} does not match its SHA-256 in SHA256SUMS: the "
                                f"vendored KaTeX {KATEX_VERSION} is damaged; restore it with git "
-                               f"(git checkout -- vae_teach/tools/site_assets/katex) or reinstall the package")
+                               f"(git checkout -- tools/vae_teach_tools/site_assets/katex) or "
+                               f"reinstall the tools")
     target = out / "assets"
     shutil.copytree(katex, target / "katex", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("README.md", "SHA256SUMS"))
@@ -307,13 +302,15 @@ The <a href='notation.html'>notation table</a> is linked from every page.</p>
 
 def build(notebooks: list[Path], out: Path, *, timeout: int = 600, keep_notebooks: bool = False,
           repo_url: str | None = None, log=print) -> list[dict]:
-    """Execute ``notebooks`` and write the site into ``out``; returns one row per chapter."""
+    """Execute ``notebooks`` and write the site into ``out``; returns one row per chapter.
+    The road map, the notation and the README come from the notebooks' folder and the folder
+    above it (the checkout; ``runner.notebook_folder()`` when ``notebooks`` is empty)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    notebook_dir = notebooks[0].parent if notebooks else NOTEBOOK_DIR
+    notebook_dir = notebooks[0].parent if notebooks else runner.notebook_folder()
     copy_assets(out)
     frames_dir = out / "frames"
     exporter = HTMLExporter(extra_template_basedirs=[str(ASSETS / "templates")],
@@ -344,7 +341,7 @@ def build(notebooks: list[Path], out: Path, *, timeout: int = 600, keep_notebook
         _nav(rows, None, repo_url)), encoding="utf-8")
     pages = {Path(r["page"]).stem: r["page"] for r in rows}
     (out / "setup.html").write_text(_doc_page(
-        "vae-teach: set-up", _readme_html(ROOT / "README.md", pages, repo_url),
+        "vae-teach: set-up", _readme_html(notebook_dir.parent / "README.md", pages, repo_url),
         _nav(rows, None, repo_url)), encoding="utf-8")
     write_front_page(rows, out, road, repo_url, notebook_dir)
     (out / "build.json").write_text(json.dumps(rows, indent=2))

@@ -1,4 +1,4 @@
-"""Training for a wall-clock budget: the benchmark's loop (``python -m vae_teach.tools.bench``).
+"""Training for a wall-clock budget: the benchmark's loop (``python -m vae_teach_tools.bench``).
 
 The course trains with ``vae_teach.train.fit``, which stops after a number of epochs, so its
 results do not depend on the machine's speed.  The benchmark compares recipes at equal *time*:
@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from ..objectives import _check_model_input, _elbo_terms_unchecked
-from ..train import (History, binarize_each_epoch, validate_training_options, diverged, evaluate,
-                     fit, lr_factor, record_epoch, record_test)
-from ..utils import validate_positive_float, validate_seed
+from vae_teach.objectives import _check_model_input, _elbo_terms_unchecked
+from vae_teach.train import (History, binarize_each_epoch, validate_training_options, diverged,
+                             evaluate, fit, lr_factor, record_epoch, record_test)
+from vae_teach.utils import validate_positive_float, validate_seed
 
 
 def adam(parameters, lr: float, fused: bool) -> torch.optim.Adam:

@@ -1,6 +1,6 @@
 """A pytest plugin for the notebook run: every figure a cell asks for must be drawn.
 
-CI runs each notebook once, cell by cell, with nbval.  This plugin (``-p vae_teach.tools.figcheck``)
+CI runs each notebook once, cell by cell, with nbval.  This plugin (``-p vae_teach_tools.figcheck``)
 adds two things to that run, without executing anything a second time:
 
 * **The kernel starts as a student's does.**  nbval's kernel inherits the environment of pytest;

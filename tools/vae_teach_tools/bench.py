@@ -1,4 +1,4 @@
-"""The course's benchmark: ``python -m vae_teach.tools.bench``.  Its results, and how to read
+"""The course's benchmark: ``python -m vae_teach_tools.bench``.  Its results, and how to read
 them, are in ``docs/benchmark.md``.
 
 One run measures, on this machine and on the fixed-binarized test split
@@ -18,7 +18,7 @@ One run measures, on this machine and on the fixed-binarized test split
     the same run.
 (c) **IWAE_k** (k = 1000) of the trained default model on all test images, and its cost.
 (d) **notebooks**: each ``notebooks/*.ipynb`` run by the course's runner
-    (``vae_teach.tools.runner``: a fresh kernel, inline backend, every figure drawn) with an
+    (``vae_teach_tools.runner``: a fresh kernel, inline backend, every figure drawn) with an
     empty model cache ("cold"), then again with the cache that run filled ("warm"): wall and
     CPU seconds and the kernel's peak RSS; then the memory of several kernels left open one
     after the other, as JupyterLab keeps them (``--open-kernels``).
@@ -26,13 +26,14 @@ One run measures, on this machine and on the fixed-binarized test split
     ``w.set(...)`` (one re-render) over at least 20 updates, no browser involved.
 (f) **ablation** (only with ``--ablation``): the default recipe with one change at a time.
 
-Run ``python -m vae_teach.tools.bench --help`` for the flags; ``--only-notebooks`` runs part (d)
+Run ``python -m vae_teach_tools.bench --help`` for the flags; ``--only-notebooks`` runs part (d)
 alone.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -52,16 +53,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae_teach import train as train_module
-from vae_teach.tools.budget import fit_for_seconds
 from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
 from vae_teach.objectives import iwae_bound
-from vae_teach.tools import runner
-from vae_teach.tools.runner import select_notebooks
+from vae_teach_tools import runner
+from vae_teach_tools.budget import fit_for_seconds
+from vae_teach_tools.runner import select_notebooks
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"      # in a checkout of the course
-WIDGET_DIR = PACKAGE_DIR / "widgets"
+# the installed course's widget modules (found without importing them)
+WIDGET_DIR = Path(importlib.util.find_spec("vae_teach.widgets").origin).resolve().parent
 DEFAULT_OUT = Path("bench_results") / "bench.json"
 DEFAULT_BUDGETS = (10.0, 30.0, 60.0)
 
@@ -816,7 +816,7 @@ def _prefixes(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.bench",
+    parser = argparse.ArgumentParser(prog="python -m vae_teach_tools.bench",
                                      description="Benchmark of the vae-teach course; results "
                                                  "and how to read them: docs/benchmark.md.")
     parser.add_argument("--budgets", type=parse_budgets, default=None,
@@ -828,9 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-iwae", action="store_true")
     parser.add_argument("--only-notebooks", action="store_true",
                         help="run part (d) only: notebooks cold and warm, kernels left open")
-    parser.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR,
-                        help="folder of the course's notebooks (default: notebooks/ of the "
-                             "checkout)")
+    runner.add_notebooks_option(parser)
     parser.add_argument("--chapters", type=_prefixes, default=[],
                         help="only the notebooks whose names start with these, e.g. 01,07")
     parser.add_argument("--keep-notebooks", type=Path, default=None, metavar="DIR",
@@ -882,6 +880,11 @@ def _clock(cpu: bool):
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
+    if not (args.ablation_only or args.skip_notebooks):   # before any training: fail at once
+        try:
+            args.notebooks = runner.notebook_folder(args.notebooks)
+        except FileNotFoundError as error:
+            raise SystemExit(str(error)) from None
     threads_before = torch.get_num_threads()
     if args.threads is not None:
         if args.threads < 1:

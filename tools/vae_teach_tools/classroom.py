@@ -5,10 +5,10 @@ chapter's ``check_...`` function and says whether the student's ``answer`` is ri
 solutions sit below them in collapsible ``<details>`` blocks whose summary says "Solution(s)".
 A teacher who wants students to try first hands out the student edition::
 
-    python -m vae_teach.tools.classroom student-edition OUT_DIR     # solutions removed
-    python -m vae_teach.tools.classroom teacher-edition OUT_DIR     # everything, for the teacher
-    python -m vae_teach.tools.classroom link HUB_URL REPO_URL       # the students' nbgitpuller link
-    python -m vae_teach.tools.classroom presenter SITE_DIR OUT_DIR  # check the projected view
+    python -m vae_teach_tools.classroom student-edition OUT_DIR     # solutions removed
+    python -m vae_teach_tools.classroom teacher-edition OUT_DIR     # everything, for the teacher
+    python -m vae_teach_tools.classroom link HUB_URL REPO_URL       # the students' nbgitpuller link
+    python -m vae_teach_tools.classroom presenter SITE_DIR OUT_DIR  # check the projected view
 
 Both read the chapters from ``notebooks/`` (run from the repository's root, or pass
 ``--notebooks DIR``) and write ``OUT_DIR/notebooks/*.ipynb`` with outputs cleared.  In the
@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from vae_teach_tools.runner import add_notebooks_option, notebook_folder
 
 PLACEHOLDER = "*The worked solutions are in the teacher's edition: try the checker above first.*"
 _TAG = re.compile(r"<(/?)details\b[^>]*>", re.IGNORECASE)
@@ -149,7 +151,7 @@ def presenter_check(site_dir, out_dir, *, pages=None, zoom: float = PRESENTER_ZO
     pages = sorted(site_dir.glob("[0-9][0-9]_*.html")) if pages is None else [site_dir / p for p in pages]
     if not pages:
         raise ValueError(f"site_dir={str(site_dir)!r} holds no chapter page (NN_name.html); "
-                         "build it with python -m vae_teach.html --out DIR")
+                         "build it with python -m vae_teach_tools.html --out DIR")
     out_dir.mkdir(parents=True, exist_ok=True)
     width, height = round(PROJECTOR[0] / zoom), round(PROJECTOR[1] / zoom)
     records = []
@@ -187,15 +189,14 @@ def presenter_check(site_dir, out_dir, *, pages=None, zoom: float = PRESENTER_ZO
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vae_teach.tools.classroom",
+    parser = argparse.ArgumentParser(prog="python -m vae_teach_tools.classroom",
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("student-edition", "the chapters without the worked solutions"),
                             ("teacher-edition", "the chapters in full, outputs cleared")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("out_dir", type=Path, help="folder to write notebooks/ into")
-        command.add_argument("--notebooks", type=Path, default=Path("notebooks"),
-                             help="the course's notebooks folder (default: ./notebooks)")
+        add_notebooks_option(command)
         command.add_argument("--force", action="store_true",
                              help="replace an existing OUT_DIR/notebooks")
     link = sub.add_parser("link", help="print the nbgitpuller link that puts the course on "
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--app", choices=("lab", "notebook"), default="lab")
     presenter = sub.add_parser("presenter", help="check the reading edition as a projector "
                                                  "shows it; screenshots into OUT_DIR")
-    presenter.add_argument("site_dir", type=Path, help="a reading edition (python -m vae_teach.html)")
+    presenter.add_argument("site_dir", type=Path, help="a reading edition (python -m vae_teach_tools.html)")
     presenter.add_argument("out_dir", type=Path)
     presenter.add_argument("--zoom", type=float, default=PRESENTER_ZOOM)
     presenter.add_argument("--chromium", default="/usr/bin/chromium")
@@ -228,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))
         return 0
     try:
-        report = make_edition(args.notebooks, args.out_dir,
+        report = make_edition(notebook_folder(args.notebooks), args.out_dir,
                               student=args.command == "student-edition", force=args.force)
-    except ValueError as error:
+    except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     for name, removed in report.items():
         print(f"{name}: {removed} solution block(s) removed" if args.command == "student-edition"
