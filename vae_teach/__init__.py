@@ -22,8 +22,10 @@ Modules, each named after the idea it holds (and the notebooks that teach it):
 * ``exercises``       the exercise checkers, one module per chapter idea       (all)
 * ``environment``     notebook 00's environment check                          (00)
 * ``utils``           seeding and input checks                                 (all)
-* ``tools``           the course's tooling: notebook runner, benchmark, reading edition,
-                      classroom editions, the nbval figure check (not imported by notebooks)
+
+The course's tooling (notebook runner, benchmark, reading edition, classroom editions, the nbval
+figure check) is not part of this package: it is ``vae_teach_tools`` in the repository's
+``tools/`` folder, a distribution of its own that is run from a checkout.
 """
 from .utils import seed_everything, setup
 
