@@ -24,7 +24,7 @@ from .utils import as_tensor, validate_positive_float, validate_positive_int, va
 IWAE_CHUNK_ELEMENTS = 2 ** 24
 # Within a chunk, the decoder runs on blocks of samples of at most this many outputs (~8 MB of
 # floats), small enough to stay in the CPU cache while the likelihood reads them back: ~1.5x
-# faster than one pass over the whole chunk (see the benchmark, python -m vae_teach.tools.bench).  The
+# faster than one pass over the whole chunk (see the benchmark, python -m vae_teach_tools.bench).  The
 # noise is still drawn per chunk, so the result does not depend on the block size.
 IWAE_BLOCK_ELEMENTS = 2 ** 21
 

@@ -3,7 +3,7 @@
 ``fit`` is a plain in-memory loop: the whole training set is one tensor, each epoch is a random
 permutation sliced into batches, so there is no per-sample DataLoader overhead.
 ``cached_fit`` trains once per configuration and loads the result afterwards (``vae_teach.cache``).
-Training for a wall-clock budget, as the benchmark does, lives in ``vae_teach.tools.budget``.
+Training for a wall-clock budget, as the benchmark does, lives in ``vae_teach_tools.budget``.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def _as_data(name: str, x) -> torch.Tensor:
 
 
 def validate_training_options(epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization):
-    """The checked values of ``fit``'s options (shared with ``vae_teach.tools.budget``)."""
+    """The checked values of ``fit``'s options (shared with ``vae_teach_tools.budget``)."""
     if not isinstance(dynamic_binarization, bool) and dynamic_binarization != "auto":
         raise TypeError("dynamic_binarization must be True, False or 'auto', got "
                         f"{dynamic_binarization!r}")
@@ -139,7 +139,7 @@ def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
         epochs, batch_size, lr, beta, lr_schedule, dynamic_binarization)
     if epochs is None:
         raise TypeError("epochs must be an int >= 1 (to train for a time budget, use "
-                        "vae_teach.tools.budget.fit_for_seconds)")
+                        "vae_teach_tools.budget.fit_for_seconds)")
     seed = validate_seed(seed)
     redraw = binarize_each_epoch(x_train, dynamic_binarization)
 
