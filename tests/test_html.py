@@ -94,17 +94,17 @@ def test_control_steps_cover_each_kind_of_control():
                       "t": widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.5),
                       "m": widgets.Dropdown(options=[("one", 1), ("two", 2)], value=2)},
                      lambda a, n, t, m: b"png")
-    values, labels, start = w.control_steps("a")
+    values, labels, start = offline_widgets.control_steps(w, "a")
     assert len(values) == 12 and values[start] == pytest.approx(0.33)   # 11 positions + its own
     assert values[:2] == [-5, -4] and values[-1] == 5                   # every 10th step
     digits = CourseWidget({"d": widgets.IntSlider(value=5, min=0, max=1999)}, lambda d: b"png")
-    values, _, start = digits.control_steps("d")
+    values, _, start = offline_widgets.control_steps(digits, "d")
     assert len(values) == 18 and values[0] == 0 and values[-1] == 1999 and values[start] == 5
-    assert w.control_steps("n") == (list(range(10)), [str(i) for i in range(10)], 3)
-    values, _, start = w.control_steps("t")
+    assert offline_widgets.control_steps(w, "n") == (list(range(10)), [str(i) for i in range(10)], 3)
+    values, _, start = offline_widgets.control_steps(w, "t")
     assert values == pytest.approx([0.1, 10 ** -0.5, 1, 10 ** 0.5, 10]) and start == 2
-    assert w.control_steps("m") == ([1, 2], ["one", "two"], 1)
-    keys = [key for key, _png, _text in w.frames()]
+    assert offline_widgets.control_steps(w, "m") == ([1, 2], ["one", "two"], 1)
+    keys = [key for key, _png, _text in offline_widgets.widget_frames(w)]
     assert len(keys) == len(set(keys)) == 1 + 11 + 9 + 4 + 1   # start + each control moved alone
 
 

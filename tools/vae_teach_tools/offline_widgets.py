@@ -4,8 +4,8 @@ Two halves:
 
 * **In the kernel** (``install_kernel_hooks``, run by the site build in a hidden first cell):
   every ``CourseWidget`` shown by the notebook also exports its precomputed pictures
-  (``CourseWidget.frames``: the starting state, each control moved alone, the full grid where it
-  is small) under the MIME type ``OFFLINE_MIME``, as palette PNGs; and every matplotlib figure
+  (``widget_frames``: the starting state, each control moved alone, the full grid where it is
+  small) under the MIME type ``OFFLINE_MIME``, as palette PNGs; and every matplotlib figure
   shown by the inline backend records its titles (``describe_figure``) in the output's metadata,
   from which the page takes its alt text.
 * **At build time** (``offline_widget_html``): the exported pictures become files (deduplicated
@@ -19,9 +19,12 @@ import base64
 import hashlib
 import html
 import io
+import itertools
 import json
+import math
 import re
 from pathlib import Path
+from typing import Iterator
 
 OFFLINE_MIME = "application/vnd.vae-teach.offline-widget+json"
 ALT_KEY = "vae_teach_alt"
@@ -74,16 +77,86 @@ def palette_png(png: bytes) -> bytes:
     return small if len(small) < len(png) else png
 
 
+def control_steps(widget, name: str, max_steps: int = MAX_STEPS) -> tuple[list, list[str], int]:
+    """The positions the reading edition offers for control ``name`` of a ``CourseWidget``:
+    ``(values, labels, start)`` with ``values[start]`` the control's current value.  Menus and
+    buttons keep all their options; a slider keeps at most ``max_steps`` evenly spaced positions
+    (plus its current one).  A control of another kind is held at its current value."""
+    import ipywidgets as widgets
+
+    control = widget.controls[name]
+    value = control.value
+    if hasattr(control, "_options_values"):            # Dropdown, ToggleButtons, SelectionSlider...
+        values, labels = list(control._options_values), list(control._options_labels)
+    elif isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
+        values, labels = [False, True], ["off", "on"]
+    elif isinstance(control, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
+        n = int(round((control.max - control.min) / control.step)) + 1
+        # evenly spaced steps, on round values where possible (every 10th step of 101...)
+        k = max(k for k in range(2, max_steps + 1) if (n - 1) % (k - 1) == 0) \
+            if n > max_steps else n
+        picks = range(0, n, (n - 1) // (k - 1)) if k >= max_steps // 2 else \
+            sorted({round(i * (n - 1) / (max_steps - 1)) for i in range(max_steps)})
+        exponents = [control.min + i * control.step for i in picks]
+        if isinstance(control, widgets.FloatLogSlider):
+            values = [control.base ** e for e in exponents]
+        elif isinstance(control, widgets.IntSlider):
+            values = [int(e) for e in exponents]
+        else:
+            values = [round(e, 10) for e in exponents]
+        if not any(math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12) for v in values):
+            values = sorted(values + [value])
+        fmt = getattr(control, "readout_format", "d" if isinstance(value, int) else ".2f")
+        labels = [format(v, fmt) for v in values]
+    else:
+        values, labels = [value], [str(value)]
+    start = next(i for i, v in enumerate(values) if v == value or (
+        isinstance(v, float) and math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12)))
+    return values, labels, start
+
+
+def widget_frames(widget, max_steps: int = MAX_STEPS, grid_limit: int = GRID_LIMIT
+                  ) -> Iterator[tuple[tuple[int, ...], bytes, str | None]]:
+    """Pictures of a ``CourseWidget`` for a reader without a kernel: ``(step indices, png,
+    status text)`` for the starting state, for each control moved alone through its
+    ``control_steps``, and for every combination of the widget's ``offline_grid`` controls (of
+    all controls, if there are at most ``grid_limit`` combinations).  The widget itself does not
+    change."""
+    names = list(widget.controls)
+    steps = [control_steps(widget, name, max_steps) for name in names]
+    start = tuple(s[2] for s in steps)
+    sizes = [len(s[0]) for s in steps]
+    grid = names if math.prod(sizes) <= grid_limit else \
+        [n for n in widget.offline_grid if n in widget.controls]
+    keys = {start: None}
+    for i, size in enumerate(sizes):
+        for j in range(size):
+            keys[start[:i] + (j,) + start[i + 1:]] = None
+    grid_axes = [range(sizes[names.index(n)]) if n in grid else [start[i]]
+                 for i, n in enumerate(names)]
+    if len(grid) > 1:
+        for key in itertools.product(*grid_axes):
+            keys[tuple(key)] = None
+    try:
+        for key in keys:
+            values = {n: steps[i][0][k] for i, (n, k) in enumerate(zip(names, key))}
+            result = widget.render(**values)
+            png, text = result if isinstance(result, tuple) else (result, None)
+            yield key, png, text
+    finally:
+        widget.render(**widget.values)    # render functions may record their latest state
+
+
 def export_widget(widget, max_steps: int = MAX_STEPS, grid_limit: int = GRID_LIMIT) -> dict:
     """Everything the page needs to play ``widget`` without a kernel (JSON-ready)."""
     controls = []
     for name, control in widget.controls.items():
-        values, labels, start = widget.control_steps(name, max_steps)
+        values, labels, start = control_steps(widget, name, max_steps)
         kind = "slider" if "Slider" in type(control).__name__ else "menu"
         controls.append({"name": name, "description": control.description or name,
                          "kind": kind, "labels": labels, "start": start})
     frames = [{"key": list(key), "png": base64.b64encode(palette_png(png)).decode("ascii"),
-               "text": text} for key, png, text in widget.frames(max_steps, grid_limit)]
+               "text": text} for key, png, text in widget_frames(widget, max_steps, grid_limit)]
     grid = [n for n in widget.offline_grid if n in widget.controls]
     n_all = 1
     for c in controls:

@@ -11,9 +11,8 @@ still carries a static PNG of the current state, so the reader sees the default 
 from __future__ import annotations
 
 import base64
-import itertools
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import ipywidgets as widgets
 import numpy as np
@@ -125,8 +124,8 @@ class CourseWidget:
             self.image.layout.width = image_width
         self.status = widgets.HTML()
         self.title = title
-        # Controls whose every combination the reading edition precomputes (see ``frames``);
-        # by default the 2-D latent pair z1, z2 when the widget has one.
+        # Controls whose every combination the reading edition precomputes (its offline
+        # widgets, vae_teach_tools.offline_widgets); by default the 2-D latent pair z1, z2.
         self.offline_grid: tuple[str, ...] = ("z1", "z2") if {"z1", "z2"} <= set(controls) else ()
         self.n_renders = 0
         for control in self.controls.values():
@@ -171,71 +170,6 @@ class CourseWidget:
             for name, value in checked.items():
                 self.controls[name].value = value
         return self
-
-    def control_steps(self, name: str, max_steps: int = 17) -> tuple[list, list[str], int]:
-        """The positions the reading edition offers for control ``name``: ``(values, labels,
-        start)`` with ``values[start]`` the control's current value.  Menus and buttons keep all
-        their options; a slider keeps at most ``max_steps`` evenly spaced positions (plus its
-        current one).  A control of another kind is held at its current value."""
-        control = self.controls[name]
-        value = control.value
-        if hasattr(control, "_options_values"):            # Dropdown, ToggleButtons, SelectionSlider...
-            values, labels = list(control._options_values), list(control._options_labels)
-        elif isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
-            values, labels = [False, True], ["off", "on"]
-        elif isinstance(control, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
-            n = int(round((control.max - control.min) / control.step)) + 1
-            # evenly spaced steps, on round values where possible (every 10th step of 101...)
-            k = max(k for k in range(2, max_steps + 1) if (n - 1) % (k - 1) == 0) \
-                if n > max_steps else n
-            picks = range(0, n, (n - 1) // (k - 1)) if k >= max_steps // 2 else \
-                sorted({round(i * (n - 1) / (max_steps - 1)) for i in range(max_steps)})
-            exponents = [control.min + i * control.step for i in picks]
-            if isinstance(control, widgets.FloatLogSlider):
-                values = [control.base ** e for e in exponents]
-            elif isinstance(control, widgets.IntSlider):
-                values = [int(e) for e in exponents]
-            else:
-                values = [round(e, 10) for e in exponents]
-            if not any(math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12) for v in values):
-                values = sorted(values + [value])
-            fmt = getattr(control, "readout_format", "d" if isinstance(value, int) else ".2f")
-            labels = [format(v, fmt) for v in values]
-        else:
-            values, labels = [value], [str(value)]
-        start = next(i for i, v in enumerate(values) if v == value or (
-            isinstance(v, float) and math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12)))
-        return values, labels, start
-
-    def frames(self, max_steps: int = 17, grid_limit: int = 450
-               ) -> Iterator[tuple[tuple[int, ...], bytes, str | None]]:
-        """Pictures for a reader without a kernel: ``(step indices, png, status text)`` for the
-        starting state, for each control moved alone through its ``control_steps``, and for
-        every combination of ``offline_grid`` controls (of all controls, if there are at most
-        ``grid_limit`` combinations).  The widget itself does not change."""
-        names = list(self.controls)
-        steps = [self.control_steps(name, max_steps) for name in names]
-        start = tuple(s[2] for s in steps)
-        sizes = [len(s[0]) for s in steps]
-        grid = names if math.prod(sizes) <= grid_limit else \
-            [n for n in self.offline_grid if n in self.controls]
-        keys = {start: None}
-        for i, size in enumerate(sizes):
-            for j in range(size):
-                keys[start[:i] + (j,) + start[i + 1:]] = None
-        grid_axes = [range(sizes[names.index(n)]) if n in grid else [start[i]]
-                     for i, n in enumerate(names)]
-        if len(grid) > 1:
-            for key in itertools.product(*grid_axes):
-                keys[tuple(key)] = None
-        try:
-            for key in keys:
-                values = {n: steps[i][0][k] for i, (n, k) in enumerate(zip(names, key))}
-                result = self.render(**values)
-                png, text = result if isinstance(result, tuple) else (result, None)
-                yield key, png, text
-        finally:
-            self.render(**self.values)        # render functions may record their latest state
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.box._repr_mimebundle_(**kwargs) or {}
