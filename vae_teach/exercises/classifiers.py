@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..classifiers import BernoulliNaiveBayes, flip_latent_sign, interpolate_models
@@ -18,15 +17,6 @@ from ..utils import validate_positive_float, validate_tensor
 from . import NOT_ANSWERED, Feedback, number_or_feedback
 from . import as_number as _as_number
 from . import as_vector as _as_vector
-
-
-def _as_matrix(answer) -> torch.Tensor | None:
-    try:
-        values = torch.as_tensor(np.asarray(
-            answer.detach() if isinstance(answer, torch.Tensor) else answer, dtype=np.float64))
-    except (TypeError, ValueError):
-        return None
-    return values
 
 
 def _check_nb(nb) -> None:
