@@ -161,3 +161,11 @@ def test_categorical_mle_is_the_empirical_frequency(gen):
 def test_entropy_matches_torch():
     probs = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
     torch.testing.assert_close(dist.entropy(probs), Categorical(probs=probs).entropy())
+
+
+def test_unit_interval_check_names_the_argument_and_the_range():
+    dist.check_unit_interval("p", torch.tensor([0.0, 0.5, 1.0]))          # both ends allowed
+    with pytest.raises(ValueError, match=r"^p must lie in \[0, 1\]; got values in \[-0.5, 2\] \(a hint\)$"):
+        dist.check_unit_interval("p", torch.tensor([-0.5, 2.0]), hint=" (a hint)")
+    with pytest.raises(ValueError, match=r"^x must hold pixels in \[0, 1\];"):
+        dist.check_unit_interval("x", torch.tensor([1.5]), "hold pixels in [0, 1]")

@@ -31,10 +31,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .distributions import check_unit_interval
 from .information import encode_dataset  # the course's one batched encoder
 from .utils import validate_positive_float, validate_positive_int, validate_tensor
 
 # ------------------------------------------------------------------------------- input helpers
+
+PIXELS = "hold values in [0, 1] (binary pixels)"   # what naive Bayes reads (check_unit_interval)
 
 
 def _check_labels(name: str, labels, n_rows: int | None = None) -> torch.Tensor:
@@ -54,12 +57,6 @@ def _check_labels(name: str, labels, n_rows: int | None = None) -> torch.Tensor:
     if n_rows is not None and labels.shape[0] != n_rows:
         raise ValueError(f"{name} has {labels.shape[0]} entries but the data has {n_rows} rows")
     return labels.long()
-
-
-def _check_unit_interval(name: str, x: torch.Tensor) -> None:
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"{name} must hold values in [0, 1] (binary pixels); got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
 
 
 def _as_float_tensor(name: str, value, ndim=None) -> torch.Tensor:
@@ -92,7 +89,7 @@ def beta_prior_from_unlabelled(x_unlabelled: torch.Tensor, strength: float = 2.0
     this is how unlabelled data enters a generative classifier (notebook 01).
     """
     x = validate_tensor("x_unlabelled", x_unlabelled, ndim=2)
-    _check_unit_interval("x_unlabelled", x)
+    check_unit_interval("x_unlabelled", x, PIXELS)
     strength = validate_positive_float("strength", strength)
     p = (x.double().sum(0) + 1.0) / (x.shape[0] + 2.0)
     return strength * p, strength * (1.0 - p)
@@ -134,7 +131,7 @@ class BernoulliNaiveBayes:
     def fit(self, x: torch.Tensor, labels: torch.Tensor) -> "BernoulliNaiveBayes":
         """Count: class sizes n_c and on-pixels n_cj, then the smoothed estimates."""
         x = validate_tensor("x", x, ndim=2)
-        _check_unit_interval("x", x)
+        check_unit_interval("x", x, PIXELS)
         labels = _check_labels("labels", labels, x.shape[0])
         k = self.n_classes or int(labels.max()) + 1
         if int(labels.max()) >= k:
@@ -162,7 +159,7 @@ class BernoulliNaiveBayes:
         x = validate_tensor("x", x, ndim=2)
         if x.shape[1] != self.pixel_probs.shape[1]:
             raise ValueError(f"x must have {self.pixel_probs.shape[1]} columns, got {x.shape[1]}")
-        _check_unit_interval("x", x)
+        check_unit_interval("x", x, PIXELS)
         return x.double()
 
     # -------------------------------------------------------------------------- Bayes' rule

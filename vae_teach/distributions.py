@@ -43,6 +43,15 @@ def _finite(what: str, result: torch.Tensor, logvar: torch.Tensor) -> torch.Tens
     return result
 
 
+def check_unit_interval(name: str, value: torch.Tensor, holds: str = "lie in [0, 1]",
+                        hint: str = "") -> None:
+    """The course's one check of probabilities, pixels and Bernoulli targets: a ValueError
+    "<name> must <holds>; got values in [min, max]<hint>" when an entry lies outside [0, 1]."""
+    if value.min() < 0 or value.max() > 1:
+        raise ValueError(f"{name} must {holds}; got values in "
+                         f"[{float(value.min()):.3g}, {float(value.max()):.3g}]{hint}")
+
+
 def _per_example_sum(values: torch.Tensor) -> torch.Tensor:
     """Sum over every dimension but the first (a [N] result for a batch of N examples)."""
     return values.reshape(values.shape[0], -1).sum(dim=1) if values.dim() > 1 else values
@@ -59,9 +68,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     """
     logits, x = _checked("logits", logits), _checked("x", x)
     validate_same_shape("logits", logits, "x", x)
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    check_unit_interval("x", x, "hold Bernoulli targets in [0, 1]")
     return _per_example_sum(bernoulli_log_prob_unchecked(logits, x))
 
 
@@ -82,9 +89,7 @@ def pixel_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.T
     validate_tensor("x", x)
     validate_tensor("logits", logits)
     validate_same_shape("x", x, "logits", logits)
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError("x must hold pixel values in [0, 1]; got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    check_unit_interval("x", x, "hold pixel values in [0, 1]")
     per_pixel = bernoulli_log_prob_unchecked(logits, x)
     return per_pixel, float(per_pixel.double().sum())
 
@@ -99,10 +104,8 @@ def naive_bernoulli_log_likelihood(probs: torch.Tensor, x: torch.Tensor) -> torc
     probs = _checked("probs", probs)
     x = _checked("x", x)
     validate_same_shape("probs", probs, "x", x)
-    for name, value in (("probs", probs), ("x", x)):
-        if value.min() < 0 or value.max() > 1:
-            raise ValueError(f"{name} must lie in [0, 1]; got values in "
-                             f"[{float(value.min()):.3g}, {float(value.max()):.3g}]")
+    check_unit_interval("probs", probs)
+    check_unit_interval("x", x)
     return _per_example_sum(x * torch.log(probs) + (1 - x) * torch.log(1 - probs))
 
 
@@ -274,9 +277,7 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy -sum p log p (nats) along the last dimension, with 0 log 0 = 0.
     ``probs`` must be a distribution: entries in [0, 1] summing to 1 (within 1e-3)."""
     probs = _checked("probs", probs)
-    if probs.min() < 0 or probs.max() > 1:
-        raise ValueError("probs must lie in [0, 1]; got values in "
-                         f"[{float(probs.min()):.3g}, {float(probs.max()):.3g}]")
+    check_unit_interval("probs", probs)
     totals = probs.sum(dim=-1)
     if ((totals - 1).abs() > 1e-3).any():
         raise ValueError("probs must sum to 1 along the last dimension; got sums in "

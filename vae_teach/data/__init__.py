@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..distributions import check_unit_interval
 from ..utils import validate_choice, validate_tensor
 
 DATA_DIR = Path(__file__).resolve().parent   # the digits are package data: they install with vae_teach
@@ -82,10 +83,7 @@ def load_mnist_uint8(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
 def binarize_dynamic(grey: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw a fresh binary image ``x ~ Bernoulli(grey)`` per pixel (the per-epoch redraw)."""
     validate_tensor("grey", grey)
-    if grey.min() < 0 or grey.max() > 1:
-        raise ValueError("grey must hold grey levels in [0, 1] (they are the Bernoulli "
-                         f"probabilities); got values in [{float(grey.min()):.3g}, "
-                         f"{float(grey.max()):.3g}]")
+    check_unit_interval("grey", grey, "hold grey levels in [0, 1] (they are the Bernoulli probabilities)")
     return torch.bernoulli(grey, generator=generator)
 
 
