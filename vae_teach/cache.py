@@ -113,7 +113,8 @@ def _tensor_digest(x: torch.Tensor | None) -> str | None:
     if x is None:
         return None
     data = x.detach().contiguous().cpu()
-    return hashlib.sha256(data.numpy().tobytes()).hexdigest()[:16] + f":{tuple(data.shape)}"
+    # hashed in place (the array's buffer), not through a copy of the whole training set
+    return hashlib.sha256(data.numpy().reshape(-1)).hexdigest()[:16] + f":{tuple(data.shape)}"
 
 
 def cache_config(model_kwargs: dict, fit_kwargs: dict, x_train: torch.Tensor,

@@ -89,7 +89,8 @@ def validate_training_options(epochs, batch_size, lr, beta, lr_schedule, dynamic
 
 def binarize_each_epoch(x_train: torch.Tensor, dynamic_binarization) -> bool:
     """Resolve ``dynamic_binarization="auto"``: redraw when ``x_train`` holds grey levels."""
-    grey = bool(((x_train > 0) & (x_train < 1)).any())
+    # a few thousand rows at a time: no mask as large as the training set
+    grey = any(bool(((rows > 0) & (rows < 1)).any()) for rows in x_train.split(2048))
     if dynamic_binarization == "auto":
         return grey
     if dynamic_binarization and not grey:
