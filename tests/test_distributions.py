@@ -169,3 +169,16 @@ def test_unit_interval_check_names_the_argument_and_the_range():
         dist.check_unit_interval("p", torch.tensor([-0.5, 2.0]), hint=" (a hint)")
     with pytest.raises(ValueError, match=r"^x must hold pixels in \[0, 1\];"):
         dist.check_unit_interval("x", torch.tensor([1.5]), "hold pixels in [0, 1]")
+
+
+def test_full_covariance_log_prob_matches_torch():
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 4, generator=gen, dtype=torch.float64)
+    cov = a @ a.T + 0.5 * torch.eye(4, dtype=torch.float64)
+    mean = torch.randn(4, generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64)          # leading dims broadcast
+    expected = MultivariateNormal(mean, covariance_matrix=cov).log_prob(x)
+    got = dist.gaussian_log_prob_full_unchecked(x, mean, cov)
+    assert got.shape == (2, 5) and torch.allclose(got, expected, atol=1e-10)
+    assert torch.allclose(dist.gaussian_log_prob_full_unchecked(x[0, 0], 0.0, cov),
+                          MultivariateNormal(torch.zeros(4, dtype=torch.float64), cov).log_prob(x[0, 0]))

@@ -152,6 +152,18 @@ def gaussian_kl_full(mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Te
     return 0.5 * (trace + maha - k + log_det_p - log_det_q)
 
 
+def gaussian_log_prob_full_unchecked(x: torch.Tensor, mean, cov: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, cov) for x [..., d], ``mean`` broadcastable to it, one covariance [d, d],
+    through its Cholesky factor L: log det cov = 2 sum log diag L, the Mahalanobis term is
+    |L^-1 (x - mean)|^2.  No input checks (the callers check: 07's linear-Gaussian model, 08)."""
+    chol = torch.linalg.cholesky(cov)
+    diff = (x - mean).unsqueeze(-1)
+    solved = torch.linalg.solve_triangular(chol.expand(*diff.shape[:-2], *chol.shape), diff,
+                                           upper=False).squeeze(-1)
+    log_det = 2 * torch.log(torch.diagonal(chol)).sum()
+    return -0.5 * (x.shape[-1] * LOG_2PI + log_det + solved.pow(2).sum(-1))
+
+
 def _cholesky(name: str, cov: torch.Tensor, k: int) -> torch.Tensor:
     """The lower Cholesky factor of a [..., k, k] covariance, or a ValueError naming it."""
     if cov.dim() < 2 or cov.shape[-2:] != (k, k):

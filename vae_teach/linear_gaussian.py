@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from .distributions import LOG_2PI, gaussian_kl_full
+from .distributions import LOG_2PI, gaussian_kl_full, gaussian_log_prob_full_unchecked
 from .utils import validate_positive_float, validate_positive_int, validate_tensor
 
 
@@ -29,16 +29,6 @@ def _as_batch(name: str, value: torch.Tensor, size: int, dtype: torch.dtype) -> 
         raise ValueError(f"{name} must have {size} entries in its last dimension, "
                          f"got shape {tuple(value.shape)}")
     return value.to(dtype).reshape(-1, size)
-
-
-def _mvn_log_prob(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, cov) for x [..., d], mean broadcastable, cov [d, d] (Cholesky based)."""
-    chol = torch.linalg.cholesky(cov)
-    diff = (x - mean).unsqueeze(-1)
-    solved = torch.linalg.solve_triangular(chol.expand(*diff.shape[:-2], *chol.shape), diff,
-                                           upper=False).squeeze(-1)
-    log_det = 2 * torch.log(torch.diagonal(chol)).sum()
-    return -0.5 * (x.shape[-1] * LOG_2PI + log_det + solved.pow(2).sum(-1))
 
 
 class LinearGaussianModel:
@@ -94,7 +84,7 @@ class LinearGaussianModel:
     def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) = log N(x; b, W W^T + sigma^2 I), shape [N] (nats)."""
         x = _as_batch("x", x, self.data_dim, self.W.dtype)
-        return _mvn_log_prob(x, self.b, self.marginal_cov())
+        return gaussian_log_prob_full_unchecked(x, self.b, self.marginal_cov())
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact p(z|x) = N(mean, cov): mean [N, K], cov [K, K] (the same for every x)."""
