@@ -80,10 +80,6 @@ def check_gaussian_channel(answer) -> Feedback:
 
 # ------------------------------------------------------------------------------ exercise 2
 
-def _reference(z, mu, logvar) -> torch.Tensor:
-    return aggregate_log_density(z, mu, logvar)
-
-
 def check_log_aggregate_posterior(answer) -> Feedback:
     """Exercise 2: ``answer`` is a function f(z [M, d], mu [N, d], logvar [N, d]) -> [M] giving
     log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n))."""
@@ -106,7 +102,7 @@ def check_log_aggregate_posterior(answer) -> Feedback:
                         f"on {name}")
         if not isinstance(result, torch.Tensor):
             result = torch.as_tensor(np.asarray(result, dtype=np.float64))
-        expected = _reference(z, mu, logvar)
+        expected = aggregate_log_density(z, mu, logvar)
         if result.shape != expected.shape:
             return say(f"not yet: on {name} the result has shape {tuple(result.shape)}, "
                         f"expected {tuple(expected.shape)} (one log-density per row of z)")
