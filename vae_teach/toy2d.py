@@ -68,9 +68,7 @@ def ring_log_prob(x: torch.Tensor, *, n_modes: int = N_MODES, radius: float = RA
                   std: float = MODE_STD) -> torch.Tensor:
     """The true log-density log p_true(x) of the ring (nats), shape [N]: the yardstick that no
     model's average held-out log-likelihood can beat in expectation (Gibbs' inequality)."""
-    validate_tensor("x", x, ndim=2)
-    if x.shape[1] != 2:
-        raise ValueError(f"x must be [N, 2] points, got shape {tuple(x.shape)}")
+    _check_points(x)
     std = validate_positive_float("std", std)
     centres = ring_centres(n_modes, radius).to(x.dtype)
     logvar = torch.full((2,), 2 * math.log(std), dtype=x.dtype)
@@ -106,9 +104,7 @@ def mode_coverage(samples: torch.Tensor, *, n_modes: int = N_MODES, radius: floa
     if at least ``min_share`` of all samples are high-quality samples of that mode (a fair share
     is 1/K = 0.125 for K = 8); ``n_modes_hit`` is the lenient count of VEEGAN (at least one).
     """
-    validate_tensor("samples", samples, ndim=2)
-    if samples.shape[1] != 2:
-        raise ValueError(f"samples must be [N, 2] points, got shape {tuple(samples.shape)}")
+    _check_points(samples, "samples")
     n_sigma = validate_positive_float("n_sigma", n_sigma)
     min_share = validate_positive_float("min_share", min_share)
     if min_share > 1:
