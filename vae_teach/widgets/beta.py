@@ -21,6 +21,7 @@ import torch
 from .. import plots
 from ..distributions import gaussian_kl_unchecked
 from ..information import active_units, encode_dataset
+from ..latent import decode_probs
 from ..objectives import elbo_terms
 from ..utils import validate_positive_float, validate_positive_int, validate_tensor
 from ._base import BlitFigure, CourseWidget, new_figure
@@ -156,19 +157,13 @@ def interpolation_code(mu_a: torch.Tensor, mu_b: torch.Tensor, mix: float) -> to
     return (1.0 - mix) * mu_a + mix * mu_b
 
 
-@torch.no_grad()
-def decode_probs(model, z: torch.Tensor) -> np.ndarray:
-    """Pixel probabilities sigmoid(decode(z)) as a NumPy array [n, 784]."""
-    return torch.sigmoid(model.decode(z)).numpy()
-
-
 def traversal_images(views: BetaViews, beta, dimension: int, digit: int) -> np.ndarray:
     """[1 + N_TRAVERSAL_STEPS, 784]: the test digit, then the decoded traversal of ``dimension``
     over [-3, 3] with the other coordinates at the digit's posterior mean."""
     view = views[beta]
     values = np.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, N_TRAVERSAL_STEPS)
     codes = traversal_codes(view.mu[digit], dimension, values)
-    return np.concatenate([views.x[digit][None].numpy(), decode_probs(view.model, codes)])
+    return np.concatenate([views.x[digit][None].numpy(), decode_probs(view.model, codes).numpy()])
 
 
 def interpolation_images(views: BetaViews, beta, digit_a: int, digit_b: int,
@@ -178,7 +173,7 @@ def interpolation_images(views: BetaViews, beta, digit_a: int, digit_b: int,
     view = views[beta]
     x_a, x_b = views.x[digit_a].numpy(), views.x[digit_b].numpy()
     code = interpolation_code(view.mu[digit_a], view.mu[digit_b], mix)
-    decoded = decode_probs(view.model, code[None])[0]
+    decoded = decode_probs(view.model, code).numpy()
     pixel_mix = (1.0 - mix) * x_a + mix * x_b
     return np.stack([x_a, decoded, x_b, x_a, pixel_mix, x_b])
 
