@@ -66,6 +66,13 @@ def _as_param(name: str, value) -> torch.Tensor:
     return torch.tensor(float(value), dtype=DTYPE)
 
 
+def _check_bayes(x, y, prior_precision, noise_std) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    """The data (float64) and the two constants of Bayesian linear regression, checked."""
+    x, y = _check_xy(x, y)
+    return (x, y, validate_positive_float("prior_precision", prior_precision),
+            validate_positive_float("noise_std", noise_std))
+
+
 def _check_mean_cov(mean_name: str, mean, cov_name: str, cov) -> tuple[torch.Tensor, torch.Tensor]:
     """A mean [k] and a symmetric positive-definite covariance [k, k], as float64."""
     validate_tensor(mean_name, mean, ndim=1)
@@ -232,9 +239,7 @@ def bayes_linear_posterior(x: torch.Tensor, y: torch.Tensor, prior_precision: fl
     """The exact posterior p(w | x, y) for the prior  w ~ N(0, prior_precision^-1 I)  and known
     noise: precision  S^-1 = alpha I + X^T X / sigma^2,  mean  m = S X^T y / sigma^2
     (Bishop 2006, eqs. 3.53-3.54)."""
-    x, y = _check_xy(x, y)
-    alpha = validate_positive_float("prior_precision", prior_precision)
-    noise_std = validate_positive_float("noise_std", noise_std)
+    x, y, alpha, noise_std = _check_bayes(x, y, prior_precision, noise_std)
     design = design_matrix(x)
     precision = alpha * torch.eye(2, dtype=DTYPE) + design.T @ design / noise_std ** 2
     cov = torch.linalg.inv(precision)
@@ -245,9 +250,7 @@ def bayes_linear_posterior(x: torch.Tensor, y: torch.Tensor, prior_precision: fl
 def log_evidence(x: torch.Tensor, y: torch.Tensor, prior_precision: float,
                  noise_std: float) -> torch.Tensor:
     """log p(y | x) = log N(y; 0, sigma^2 I + X X^T / alpha): the normalizer of the posterior."""
-    x, y = _check_xy(x, y)
-    alpha = validate_positive_float("prior_precision", prior_precision)
-    noise_std = validate_positive_float("noise_std", noise_std)
+    x, y, alpha, noise_std = _check_bayes(x, y, prior_precision, noise_std)
     design = design_matrix(x)
     cov = noise_std ** 2 * torch.eye(x.shape[0], dtype=DTYPE) + design @ design.T / alpha
     return gaussian_log_prob_full_unchecked(y, 0.0, cov)
@@ -259,13 +262,11 @@ def log_joint(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, prior_precision
 
     It is the posterior up to the constant log p(y|x): an *unnormalized* log posterior.
     """
-    x, y = _check_xy(x, y)
+    x, y, alpha, noise_std = _check_bayes(x, y, prior_precision, noise_std)
     validate_tensor("w", w, ndim=(1, 2))
     if w.shape[-1] != 2:
         raise ValueError(f"w must hold (slope, intercept) in its last dimension, got shape "
                          f"{tuple(w.shape)}")
-    alpha = validate_positive_float("prior_precision", prior_precision)
-    noise_std = validate_positive_float("noise_std", noise_std)
     return _log_joint(w.to(DTYPE), x, y, alpha, noise_std)
 
 
@@ -273,9 +274,7 @@ def make_log_joint(x: torch.Tensor, y: torch.Tensor, prior_precision: float,
                    noise_std: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """``w -> log p(y, w | x)`` with the data and constants checked once, for optimization loops
     (``fit_diagonal_gaussian_reverse_kl`` calls it thousands of times)."""
-    x, y = _check_xy(x, y)
-    alpha = validate_positive_float("prior_precision", prior_precision)
-    noise_std = validate_positive_float("noise_std", noise_std)
+    x, y, alpha, noise_std = _check_bayes(x, y, prior_precision, noise_std)
     return lambda w: _log_joint(w, x, y, alpha, noise_std)
 
 
@@ -297,9 +296,7 @@ def gaussian_elbo(q_mean: torch.Tensor, q_cov: torch.Tensor, x: torch.Tensor, y:
     q_mean, q_cov = _check_mean_cov("q_mean", q_mean, "q_cov", q_cov)
     if q_mean.shape[0] != 2:
         raise ValueError(f"q_mean must be (slope, intercept), got shape {tuple(q_mean.shape)}")
-    x, y = _check_xy(x, y)
-    alpha = validate_positive_float("prior_precision", prior_precision)
-    noise_std = validate_positive_float("noise_std", noise_std)
+    x, y, alpha, noise_std = _check_bayes(x, y, prior_precision, noise_std)
     design = design_matrix(x)
     residual = y - design @ q_mean
     expected_sq = residual.pow(2).sum() + torch.trace(design @ q_cov @ design.T)
@@ -390,11 +387,7 @@ def mixture_log_density(z: torch.Tensor, weights: torch.Tensor, means: torch.Ten
     """log sum_k w_k N(z; m_k, s_k^2), elementwise over z of any shape (log-sum-exp, stable)."""
     validate_tensor("z", z)
     weights, means, stds = validate_mixture(weights, means, stds)
-    return _mixture_log_density(z.to(DTYPE), weights, means, stds)
-
-
-def _mixture_log_density(z, weights, means, stds):
-    standardized = (z.unsqueeze(-1) - means) / stds
+    standardized = (z.to(DTYPE).unsqueeze(-1) - means) / stds
     log_components = -0.5 * (LOG_2PI + standardized.pow(2)) - stds.log() + weights.log()
     return torch.logsumexp(log_components, dim=-1)
 
