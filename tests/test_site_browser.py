@@ -1,8 +1,9 @@
 """The reading edition in a real browser, offline.
 
 Builds the site for a few chapters (``VAE_TEACH_SITE_CHAPTERS``, default 04 and 07) with
-``vae_teach_tools.site.build`` (or takes the one in ``VAE_TEACH_SITE_DIR``), serves it on 127.0.0.1 and opens it in headless Chromium with
-every request outside the site aborted.  Per chapter it checks that
+``vae_teach_tools.site.build`` (or takes the one in ``VAE_TEACH_SITE_DIR``), serves it on
+127.0.0.1 and opens it in headless Chromium with every request outside the site aborted.  Per
+chapter it checks that
 
 * the page shows as many pictures as the executed notebook's outputs hold, every one loaded and
   with a non-empty alt text;

@@ -33,7 +33,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from .distributions import LOG_2PI, gaussian_kl_full, gaussian_log_prob_full_unchecked  # noqa: F401  (gaussian_kl_full: part of this module's toolkit for 08)
+from .distributions import LOG_2PI, gaussian_log_prob_full_unchecked
+from .distributions import gaussian_kl_full  # noqa: F401  (part of this module's toolkit for 08)
 from .utils import validate_mixture, validate_positive_float, validate_positive_int, validate_tensor
 
 DTYPE = torch.float64
