@@ -191,10 +191,6 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     except RuntimeError:
         raise ValueError(f"z, mu and logvar cannot be broadcast together: shapes {tuple(z.shape)}, "
                          f"{tuple(mu.shape)} and {tuple(logvar.shape)}") from None
-    return _gaussian_log_prob(z, mu, logvar)
-
-
-def _gaussian_log_prob(z, mu, logvar):
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
