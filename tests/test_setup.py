@@ -1,4 +1,5 @@
-"""vae_teach.setup: seeding, and the C heap given back to the system after each notebook cell."""
+"""vae_teach.setup: seeding, and the memory a notebook cell released given back after each cell."""
+import gc
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ def shell():
     shell.events.callbacks["post_run_cell"][:] = [
         c for c in shell.events.callbacks["post_run_cell"] if c is not utils._release_freed_memory]
     InteractiveShell.clear_instance()
+    gc.unfreeze()                                      # setup froze this process's objects
 
 
 def test_setup_seeds_and_returns_a_generator_of_the_same_seed():
@@ -38,10 +40,28 @@ def test_in_a_notebook_every_cell_ends_with_a_heap_trim(shell, monkeypatch):
     assert trims == [0, 0]
 
 
-def test_without_glibc_setup_registers_nothing(shell, monkeypatch):
+def test_without_glibc_the_cells_still_free_their_garbage(shell, monkeypatch):
     monkeypatch.setattr(utils, "_MALLOC_TRIM", None)
     vae_teach.setup()
-    assert utils._release_freed_memory not in shell.events.callbacks["post_run_cell"]
+    assert shell.events.callbacks["post_run_cell"].count(utils._release_freed_memory) == 1
+
+
+def test_a_cycle_left_by_a_cell_is_freed_when_the_cell_ends(shell):
+    """A closed figure is such a cycle: without a full collection it would stay in memory."""
+    vae_teach.setup()
+    assert gc.get_freeze_count() > 0                   # the imported libraries are left out
+    gc.disable()                                       # no automatic collection in between
+    try:
+        shell.run_cell("import weakref\n"
+                       "class Node:\n    pass\n"
+                       "node = Node(); node.itself = node; node.payload = bytearray(10**6)\n"
+                       "probe = weakref.ref(node); del node")
+        assert shell.user_ns["probe"]() is None
+        shell.events.unregister("post_run_cell", utils._release_freed_memory)
+        shell.run_cell("node = Node(); node.itself = node; probe = weakref.ref(node); del node")
+        assert shell.user_ns["probe"]() is not None    # the same cell without the hook: still there
+    finally:
+        gc.enable()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim is Linux-only")

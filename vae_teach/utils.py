@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import random
 import sys
 
@@ -32,7 +33,10 @@ def setup(seed: int = 0) -> torch.Generator:
 
 
 def _release_freed_memory(*_args) -> None:
-    """Give the heap pages that glibc keeps after ``free`` back to the operating system."""
+    """Free what the last cell left behind: Python's cyclic garbage first (a figure the inline
+    backend has closed is a cycle of tens of thousands of objects plus its pixel buffer, freed
+    only by a full collection), then the heap pages glibc keeps after ``free``."""
+    gc.collect()
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
@@ -51,20 +55,25 @@ _MALLOC_TRIM = _find_malloc_trim()
 
 
 def _return_freed_memory_after_each_cell() -> None:
-    """In a notebook on Linux, trim the C heap after every cell.
+    """In a notebook, free the memory a cell has released after every cell.
 
-    glibc keeps memory that tensors released inside its heap for reuse, so a kernel's RSS only
-    ever grows over a chapter's trainings; ``malloc_trim`` returns the free pages (a few ms per
-    cell).  Outside IPython, or without glibc, this does nothing.
+    Closed figures wait for Python's next full garbage collection, which a kernel full of
+    long-lived objects rarely runs, and glibc (Linux) keeps memory that tensors released inside
+    its heap for reuse: without this a kernel's RSS only ever grows over a chapter.  The objects
+    that exist now (the imported libraries) are frozen out of the collections, so the one after
+    each cell only looks at what the chapter created (notebook 07 on a busy two-core machine:
+    75 ms per cell in the median, 0.14 s at most).  Outside IPython this does nothing.
     """
     try:
         from IPython import get_ipython
     except ImportError:
         return
     shell = get_ipython()
-    if shell is None or _MALLOC_TRIM is None:
+    if shell is None:
         return
     if _release_freed_memory not in shell.events.callbacks["post_run_cell"]:
+        gc.collect()
+        gc.freeze()
         shell.events.register("post_run_cell", _release_freed_memory)
 
 
