@@ -242,10 +242,9 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 
     The result lies in [0, log N] up to Monte Carlo error (exactly 0 if every q(z|x_n) is the
     same distribution, since then log q(z|x_n) = log q(z) for every z).
     """
-    _check_encoder_outputs(mu, logvar)
-    n_samples = _check_samples_and_generator(n_samples, generator)
-    n, d = mu.shape
-    z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, d)   # [S N, d]
+    z = sample_encoder(mu, logvar, n_samples, generator=generator)   # checks all its arguments
+    n_samples, n, d = z.shape
+    z = z.reshape(-1, d)                                              # [S N, d]
     chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     own = torch.arange(n).repeat(n_samples)                   # row s N + n was drawn from q(z|x_n)
     log_mix, log_own = _mixture_log_density(z, mu, logvar, chunk_elements, own_component=own)
@@ -260,8 +259,6 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 4, *,
     Samples of the aggregate posterior are drawn stratified: ``n_samples`` draws from each
     q(z|x_n), which is an unbiased way of sampling the mixture.
     """
-    _check_encoder_outputs(mu, logvar)
-    n_samples = _check_samples_and_generator(n_samples, generator)
     z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, mu.shape[1])
     log_mix = aggregate_log_density(z, mu, logvar, chunk_elements=chunk_elements)
     return _estimate(log_mix - standard_normal_log_prob(z.double()))
@@ -299,10 +296,8 @@ def marginal_kl_split(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 2
     q(z_j) is itself an exact N-component mixture.  Costs O(N^2 d n_samples) memory traffic,
     about d times more than ``marginal_kl``.
     """
-    _check_encoder_outputs(mu, logvar)
-    n_samples = _check_samples_and_generator(n_samples, generator)
-    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     z = sample_encoder(mu, logvar, n_samples, generator=generator).reshape(-1, mu.shape[1])
+    chunk_elements = validate_positive_int("chunk_elements", chunk_elements)
     log_joint = aggregate_log_density(z, mu, logvar, chunk_elements=chunk_elements)
     log_dims = aggregate_log_density(z, mu, logvar, per_dimension=True,
                                      chunk_elements=chunk_elements)            # [M, d]
