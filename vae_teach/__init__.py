@@ -23,9 +23,8 @@ Modules, each named after the idea it holds (and the notebooks that teach it):
 * ``environment``     notebook 00's environment check                          (00)
 * ``utils``           seeding and input checks                                 (all)
 
-The course's tooling (notebook runner, benchmark, reading edition, classroom editions, the nbval
-figure check) is not part of this package: it is ``vae_teach_tools`` in the repository's
-``tools/`` folder, a distribution of its own that is run from a checkout.
+The course's tooling (notebook runner, benchmark, reading and classroom editions, the nbval
+figure check) is not in this package: it is ``vae_teach_tools`` (``tools/``), run from a checkout.
 """
 from .utils import seed_everything, setup
 
