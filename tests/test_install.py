@@ -131,7 +131,7 @@ def test_only_the_test_requirements_install_the_tools():
     assert "./tools" in lines("requirements-test.txt")
     assert not any(line.rstrip("/").endswith("tools") and "==" not in line
                    for line in lines("requirements.txt")), "the student's lock installs the tooling"
-    assert "vae_teach.tools" not in PYPROJECT["tool"]["setuptools"]["package-data"]
+    assert set(PYPROJECT["tool"]["setuptools"]["package-data"]) == {"vae_teach.data"}   # digits only
 
 
 def test_declared_ranges_admit_the_locked_versions():
@@ -259,10 +259,13 @@ def test_the_wheel_carries_the_digits(course_wheel):
 
 @pytest.mark.install
 def test_the_course_wheel_carries_no_tooling(course_wheel):
-    """A student's install has no benchmark, site builder or KaTeX: they are vae_teach_tools."""
-    tooling = [name for name in course_wheel
-               if name.startswith(("vae_teach/tools/", "vae_teach/html.py", "vae_teach_tools"))
-               or "katex" in name.lower()]
+    """A student's install has no benchmark, site builder or KaTeX: no module of the tooling's
+    package (by file name, wherever it would sit), no site asset."""
+    tool_modules = {path.name for path in (ROOT / "tools" / "vae_teach_tools").glob("*.py")}
+    tool_modules.discard("__init__.py")
+    assert {"bench.py", "html.py", "runner.py", "site.py"} <= tool_modules
+    tooling = [name for name in course_wheel if name.rsplit("/", 1)[-1] in tool_modules
+               or "katex" in name.lower() or "site_assets" in name]
     assert not tooling, tooling[:10]
 
 
