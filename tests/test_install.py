@@ -93,6 +93,16 @@ def test_the_package_declares_what_the_course_imports():
         assert distribution in pins, f"{module} is imported but not pinned in requirements.txt"
 
 
+def test_the_package_declares_only_what_the_course_imports():
+    """A student's install carries no package that only the tooling or the tests use."""
+    imported = set()
+    for module in third_party_imports():
+        imported |= {_name(DISTRIBUTION.get(module, module)), _name(CARRIED_BY.get(module, module))}
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        assert _name(requirement) in imported, \
+            f"{requirement} is declared but neither the package nor a notebook imports it"
+
+
 def test_the_course_never_imports_its_tooling():
     """The tooling may import the course, never the other way round: a student's install has no
     vae_teach_tools."""
