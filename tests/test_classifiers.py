@@ -448,3 +448,18 @@ def test_check_flip_cost():
     if abs(cost) > 0.1:
         assert "sign" in ex.check_flip_cost(-cost, model, x, 0)
     assert "itself" in ex.check_flip_cost(0.0, model, x, 0) or abs(cost) < 0.05
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_standardize_leaves_its_inputs_alone(dtype):
+    """It works in place on copies: a float64 input (which .double() would not copy) is unchanged."""
+    gen = torch.Generator().manual_seed(0)
+    train, test = torch.rand(40, 6, generator=gen, dtype=dtype), torch.rand(9, 6, generator=gen, dtype=dtype)
+    train[:, 2] = 0.0                                   # a constant column keeps scale 1
+    before = train.clone(), test.clone()
+    z_train, z_test = standardize(train, test)
+    assert torch.equal(train, before[0]) and torch.equal(test, before[1])
+    mean, std = before[0].double().mean(0), before[0].double().std(0)
+    std[2] = 1.0
+    assert torch.allclose(z_train, (before[0].double() - mean) / std, rtol=0, atol=1e-12)
+    assert torch.allclose(z_test, (before[1].double() - mean) / std, rtol=0, atol=1e-12)

@@ -510,16 +510,15 @@ def standardize(train, *others) -> tuple[torch.Tensor, ...]:
     and apply the same map to ``others``.  A constant column (a pixel that is always off) keeps
     scale 1.  The SVM's C and margin depend on the scale of the features, so both feature
     spaces of notebook 09 are standardized the same way.  Returns float64 tensors."""
-    train = _as_float_tensor("train", train, ndim=2).double()
-    mean = train.mean(0)
-    std = train.std(0)
+    train = _as_float_tensor("train", train, ndim=2).to(torch.float64, copy=True)
+    mean, std = train.mean(0), train.std(0)
     std = torch.where(std > 1e-12, std, torch.ones_like(std))
-    out = [(train - mean) / std]
+    out = [train.sub_(mean).div_(std)]          # in place on the copy: one float64 array at a time
     for i, other in enumerate(others):
-        other = _as_float_tensor(f"others[{i}]", other, ndim=2).double()
+        other = _as_float_tensor(f"others[{i}]", other, ndim=2).to(torch.float64, copy=True)
         if other.shape[1] != train.shape[1]:
             raise ValueError(f"others[{i}] has {other.shape[1]} columns, train has {train.shape[1]}")
-        out.append((other - mean) / std)
+        out.append(other.sub_(mean).div_(std))
     return tuple(out)
 
 
@@ -536,7 +535,7 @@ def choose_C(x, y, C_grid=(0.001, 0.01, 0.1, 1.0), folds: int = 3) -> float:
     for C in C_grid:
         validate_positive_float("C_grid entries", C)
     folds = validate_positive_int("folds", folds, minimum=2)
-    search = GridSearchCV(SVC(kernel="linear", tol=1e-3), {"C": list(C_grid)}, cv=folds)
+    search = GridSearchCV(SVC(kernel="linear", tol=1e-3), {"C": list(C_grid)}, cv=folds, refit=False)
     search.fit(x.numpy(), y.numpy())
     return float(search.best_params_["C"])
 
