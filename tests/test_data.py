@@ -98,3 +98,16 @@ def test_corrupted_file_says_how_to_rebuild(tmp_path):
     broken.write_bytes(bytes(content))
     with pytest.raises(data.DataFileError, match="(?s)corrupted.*build_mnist.py"):
         data._load_arrays(str(broken))
+
+
+def test_the_file_is_checked_at_every_load_and_not_kept_in_memory(tmp_path):
+    """Only the binary draw (8 MB) stays cached; the archive is read and verified at each load, so
+    its grey images do not sit in every kernel, and damage after a first load is still reported."""
+    from vae_teach.data import DataFileError
+    copy = tmp_path / "mnist_10k.npz"
+    copy.write_bytes(data.MNIST_FILE.read_bytes())
+    first = data._load_arrays(str(copy))
+    assert first["images"].shape == (10000, 28, 28)
+    copy.write_bytes(copy.read_bytes()[:-10])
+    with pytest.raises(DataFileError, match="corrupted"):
+        data._load_arrays(str(copy))

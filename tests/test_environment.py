@@ -57,7 +57,6 @@ def test_damaged_data_shows_the_recovery_hint(monkeypatch, tmp_path):
     from vae_teach import data
     broken = tmp_path / "mnist_10k.npz"
     broken.write_bytes(data.MNIST_FILE.read_bytes()[:-10])
-    data._load_arrays.cache_clear()
     data._fixed_binary.cache_clear()
     monkeypatch.setattr(data, "_load_arrays",
                         lambda path=str(broken), _real=data._load_arrays: _real(path))

@@ -56,7 +56,6 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@lru_cache(maxsize=2)
 def _load_arrays(path: str = str(MNIST_FILE)) -> dict[str, np.ndarray]:
     file = Path(path)
     if not file.exists():
@@ -105,12 +104,13 @@ def load_mnist(split: str = "train", binarize: str | None = "fixed", *,
     """
     validate_choice("split", split, SPLITS)
     validate_choice("binarize", binarize, BINARIZE)
-    images, labels = load_mnist_uint8(split)
-    labels = torch.from_numpy(labels.astype(np.int64))
     if binarize == "fixed":           # rows of the one cached draw; grey levels are not needed
         arrays = _load_arrays()
         index = np.arange(len(arrays["labels"])) if split == "all" else arrays[f"{split}_idx"]
+        labels = torch.from_numpy(arrays["labels"][index].astype(np.int64))
         return _fixed_binary()[torch.from_numpy(np.array(index))].float(), labels
+    images, labels = load_mnist_uint8(split)
+    labels = torch.from_numpy(labels.astype(np.int64))
     grey = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32)).div_(255.0)
     x = binarize_dynamic(grey, generator) if binarize == "dynamic" else grey
     return x, labels
