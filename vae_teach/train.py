@@ -19,7 +19,8 @@ from .cache import CACHE_FORMAT, cache_config, cache_dir, cache_dirs, cache_key,
     with_defaults  # noqa: F401  (re-exported: the cache's home is vae_teach.cache)
 from .models import BernoulliVAE
 from .objectives import _check_model_input, _elbo_terms_unchecked, elbo_terms
-from .utils import as_tensor, validate_choice, validate_positive_float, validate_positive_int, validate_seed
+from .utils import all_finite, as_tensor, validate_choice, validate_positive_float, validate_positive_int, \
+    validate_seed
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -104,7 +105,7 @@ def diverged(loss: torch.Tensor, model, lr: float, batch_size: int, epoch: int,
     """The error to raise if the loss or a parameter is no longer finite, else None."""
     bad = None if torch.isfinite(loss) else f"the loss became {float(loss)}"
     if bad is None:
-        name = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+        name = next((n for n, p in model.named_parameters() if not all_finite(p)), None)
         bad = None if name is None else f"the parameter {name} became non-finite"
     if bad is None:
         return None
