@@ -1,6 +1,8 @@
 """fit and cached_fit: training lowers the test -ELBO, stopping rules, train-or-load."""
 import functools
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,6 +10,7 @@ import torch
 from vae_teach import train
 from vae_teach.data import load_mnist
 from vae_teach.models import BernoulliVAE
+from vae_teach.objectives import elbo_terms
 from vae_teach.cache import inspect_entry
 from vae_teach.train import History, cached_fit, evaluate, fit
 
@@ -89,10 +92,10 @@ def test_fit_is_reproducible_with_a_seed(small_data):
 def test_fit_follows_the_cosine_schedule_and_redraws_grey_images(small_data, monkeypatch):
     grey, _ = load_mnist("train", binarize=None)
     rates, batches = [], []
-    real_step = torch.optim.Adam.step
+    real_step = train.Adam.step
 
     def recording_step(self, *args, **kwargs):
-        rates.append(self.param_groups[0]["lr"])
+        rates.append(self.lr)
         return real_step(self, *args, **kwargs)
 
     real_elbo_terms = train._elbo_terms_unchecked
@@ -101,7 +104,7 @@ def test_fit_follows_the_cosine_schedule_and_redraws_grey_images(small_data, mon
         batches.append(batch.clone())
         return real_elbo_terms(model, batch, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    monkeypatch.setattr(train.Adam, "step", recording_step)
     monkeypatch.setattr(train, "_elbo_terms_unchecked", recording_terms)
     model = BernoulliVAE(hidden_dim=32, latent_dim=2)
     fit(model, grey[:500], epochs=2, batch_size=500, lr=1e-3, progress=False,
@@ -118,10 +121,38 @@ def test_fit_follows_the_cosine_schedule_and_redraws_grey_images(small_data, mon
         fit(model, small_data[0][:200], epochs=1, progress=False, dynamic_binarization=True)
 
 
-def test_history_round_trip():
+def test_fits_adam_is_torch_optim_adam_bit_for_bit(small_data):
+    torch.manual_seed(0)
+    ours, theirs = BernoulliVAE(hidden_dim=32, latent_dim=3), BernoulliVAE(hidden_dim=32, latent_dim=3)
+    theirs.load_state_dict(ours.state_dict())
+    for model in (ours, theirs):                    # a parameter without a gradient is left alone
+        model.decoder[0].bias.requires_grad_(False)
+    ours_opt = train.Adam([p for p in ours.parameters() if p.requires_grad], lr=3e-3)
+    theirs_opt = torch.optim.Adam([p for p in theirs.parameters() if p.requires_grad], lr=3e-3)
+    for step in range(40):
+        ours_opt.lr = theirs_opt.param_groups[0]["lr"] = 3e-3 * train.lr_factor("cosine", step / 40)
+        batch = small_data[0][step % 10 * 50:(step % 10 + 1) * 50]
+        for model, optimizer in ((ours, ours_opt), (theirs, theirs_opt)):
+            model.zero_grad(set_to_none=True)
+            elbo_terms(model, batch, generator=torch.Generator().manual_seed(step)).elbo.mean().neg().backward()
+            optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    assert not torch.equal(ours.encoder[0].weight, BernoulliVAE(hidden_dim=32, latent_dim=3).encoder[0].weight)
+
+
+def test_fit_does_not_load_torch_dynamo(small_data):
+    # torch.optim's first optimizer imports torch._dynamo and SymPy: ~70 MB per kernel
+    code = ("import sys, torch; from vae_teach.models import BernoulliVAE; from vae_teach.train import fit; "
+            "fit(BernoulliVAE(hidden_dim=8, latent_dim=2), torch.zeros(64, 784), epochs=1, progress=False); "
+            "print(sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_history_images_per_second():
     history = History(epoch=[1], train_loss=[2.0], seconds=[0.5], images_seen=10)
-    assert History.from_dict(history.to_dict()) == history
     assert history.images_per_second == 20.0
+    assert History().images_per_second == 0.0
 
 
 def test_cached_fit_trains_once_then_loads(small_data, cache, monkeypatch):

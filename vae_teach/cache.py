@@ -47,10 +47,12 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+
+from .utils import all_finite
 
 ENV_VAR = "VAE_TEACH_CACHE"
 CACHE_FORMAT = 3   # 3: checksummed entries that carry their configuration
@@ -170,14 +172,7 @@ def _read_regular_file(path: Path) -> bytes | None:
             raise CacheError("is not a regular file")
         if info.st_size > MAX_ENTRY_BYTES:
             raise CacheError(f"is implausibly large ({info.st_size / 2**20:.0f} MB)")
-        chunks, remaining = [], info.st_size
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 2**22))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+        return os.read(fd, info.st_size)     # a regular file: one read returns all of it
     finally:
         os.close(fd)
 
@@ -199,6 +194,11 @@ def _decode_entry(raw: bytes) -> dict:
     return entry
 
 
+def _non_finite(state: dict) -> str | None:
+    """The name of the first floating-point tensor of ``state`` holding an inf or a NaN."""
+    return next((k for k, t in state.items() if t.is_floating_point() and not all_finite(t)), None)
+
+
 def _check_entry(entry: dict, config: dict, expected_shapes: dict) -> None:
     if entry["config"] != config:
         raise CacheError("was trained with another configuration than the one asked for")
@@ -206,9 +206,8 @@ def _check_entry(entry: dict, config: dict, expected_shapes: dict) -> None:
     shapes = {name: tuple(t.shape) for name, t in state.items()}
     if shapes != expected_shapes:
         raise CacheError("holds weights of other shapes than the requested model")
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise CacheError(f"holds non-finite weights ({name})")
+    if (name := _non_finite(state)) is not None:
+        raise CacheError(f"holds non-finite weights ({name})")
 
 
 def _load_entry(path: Path, config: dict, build, model_kwargs: dict, expected_shapes: dict,
@@ -220,7 +219,7 @@ def _load_entry(path: Path, config: dict, build, model_kwargs: dict, expected_sh
     _check_entry(entry, config, expected_shapes)
     model = build(**model_kwargs)
     model.load_state_dict(entry["state_dict"])
-    history = history_type.from_dict(entry["history"])
+    history = history_type(**entry["history"])
     model.eval()
     return model, history
 
@@ -366,10 +365,10 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
 
     ``config`` (JSON-ready) determines the model; the entry is ``<kind>-<key>.pt`` with ``key`` a
     hash of ``config``.  Each folder of ``cache_dirs()`` is searched for a valid entry (see the
-    module docstring); if one is found, ``build(**model_kwargs)`` receives its weights and
-    ``history_type.from_dict`` its history.  Otherwise ``train()`` -> ``(model, history)`` runs
-    (under the entry's lock in the first writable folder, re-checking the entry once the lock is
-    held) and the result is stored.  ``loaded(history)`` / ``trained(history)`` give the line
+    module docstring); if one is found, ``build(**model_kwargs)`` receives its weights and the
+    dataclass ``history_type`` its history's fields.  Otherwise ``train()`` -> ``(model,
+    history)`` runs (under the entry's lock in the first writable folder, re-checking the entry
+    once the lock is held) and the result is stored.  ``loaded(history)`` / ``trained(history)`` give the line
     printed when ``verbose``.  Returns ``(model, history)``, the model in eval mode.
     """
     name = f"{kind}-{config_key(config)}.pt"
@@ -420,7 +419,7 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
         model, history = _train_checked(train)
         entry = {"config": config, "model_kwargs": dict(model_kwargs),
                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                 "history": history.to_dict()}
+                 "history": asdict(history)}
         clean_stale_temporaries(target)
         try:
             _write_entry(_encode_entry(entry), target / name)
@@ -438,10 +437,9 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
 
 def _train_checked(train):
     model, history = train()
-    for pname, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise FloatingPointError(f"training produced non-finite weights ({pname}); "
-                                     "nothing was cached. Try a smaller learning rate.")
+    if (name := _non_finite(model.state_dict())) is not None:
+        raise FloatingPointError(f"training produced non-finite weights ({name}); "
+                                 "nothing was cached. Try a smaller learning rate.")
     model.eval()
     return model, history
 
@@ -571,10 +569,8 @@ def inspect_entry(path: Path) -> tuple[bool, str]:
         entry = _decode_entry(raw)
     except Exception as error:  # noqa: BLE001
         return False, str(error)
-    bad = [k for k, t in entry["state_dict"].items()
-           if t.is_floating_point() and not torch.isfinite(t).all()]
-    if bad:
-        return False, f"non-finite weights ({bad[0]})"
+    if (bad := _non_finite(entry["state_dict"])) is not None:
+        return False, f"non-finite weights ({bad})"
     model = entry["config"].get("model", {})
     fit_kwargs = entry["config"].get("fit", {})
     brief = ", ".join(f"{k}={model[k]}" for k in ("hidden_dim", "latent_dim", "seeds")

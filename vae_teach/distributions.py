@@ -43,6 +43,9 @@ def _finite(what: str, result: torch.Tensor, logvar: torch.Tensor) -> torch.Tens
     return result
 
 
+RAW_PIXELS = " (raw 0-255 pixels? divide by 255)"      # the hint when images are not in [0, 1]
+
+
 def check_unit_interval(name: str, value: torch.Tensor, holds: str = "lie in [0, 1]",
                         hint: str = "") -> None:
     """The course's one check of probabilities, pixels and Bernoulli targets: a ValueError

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from .distributions import check_unit_interval
+from .distributions import RAW_PIXELS, check_unit_interval
 from .utils import MAX_ELEMENTS, as_tensor, validate_positive_int, validate_size
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus,
@@ -81,8 +81,7 @@ class BernoulliVAE(nn.Module):
         x = as_tensor("x", x, ndim=2)
         if x.shape[1] != self.input_dim:
             raise ValueError(f"x must have {self.input_dim} columns (input_dim), got {x.shape[1]}")
-        check_unit_interval("x", x, "hold pixels in [0, 1] (binary or grey levels)",
-                            " (raw 0-255 pixels? divide by 255)")
+        check_unit_interval("x", x, "hold pixels in [0, 1] (binary or grey levels)", RAW_PIXELS)
         return x
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

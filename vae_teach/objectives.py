@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import torch
 
-from .distributions import bernoulli_log_prob_unchecked, gaussian_kl_unchecked, gaussian_log_prob, log_mean_exp, standard_normal_log_prob
+from .distributions import RAW_PIXELS, bernoulli_log_prob_unchecked, check_unit_interval, gaussian_kl_unchecked, \
+    gaussian_log_prob, log_mean_exp, standard_normal_log_prob
 from .utils import as_tensor, validate_positive_float, validate_positive_int, validate_size
 
 # How many decoder outputs (examples x samples x pixels) one IWAE chunk may hold: ~64 MB of floats.
@@ -73,9 +74,7 @@ def _check_model_input(model, x) -> torch.Tensor:
         raise ValueError(f"x must have {input_dim} columns (the model's input_dim), got {x.shape[1]}")
     if hasattr(model, "log_px_given_z"):
         return x                                 # not a Bernoulli model: any finite x is data
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError("x must hold Bernoulli targets in [0, 1]; got values in "
-                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}] (raw 0-255 pixels? divide by 255)")
+    check_unit_interval("x", x, "hold Bernoulli targets in [0, 1]", RAW_PIXELS)
     return x
 
 

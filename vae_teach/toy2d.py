@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -385,13 +385,6 @@ class ToyHistory:
     cpu_seconds: float = 0.0
     snapshot_steps: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)       # [R, n, 2] samples at snapshot_steps
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ToyHistory":
-        return cls(**data)
 
     def curve(self, name: str) -> np.ndarray:
         """[n_logged, R] array of one loss."""

@@ -11,12 +11,13 @@ import inspect
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
 from .cache import CACHE_FORMAT, cache_config, cache_dir, cache_dirs, cache_key, train_or_load, \
     with_defaults  # noqa: F401  (re-exported: the cache's home is vae_teach.cache)
+from .distributions import RAW_PIXELS, check_unit_interval
 from .models import BernoulliVAE
 from .objectives import _check_model_input, _elbo_terms_unchecked, elbo_terms
 from .utils import all_finite, as_tensor, validate_choice, validate_positive_float, validate_positive_int, \
@@ -41,13 +42,6 @@ class History:
     seconds: list = field(default_factory=list)
     images_seen: int = 0
     stopped_early: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "History":
-        return cls(**data)
 
     @property
     def images_per_second(self) -> float:
@@ -115,6 +109,28 @@ def diverged(loss: torch.Tensor, model, lr: float, batch_size: int, epoch: int,
         "models) usually fixes it; the model's weights are now useless, build a new one.")
 
 
+class Adam:
+    """Adam (Kingma & Ba 2015) with PyTorch's defaults, bit for bit the CPU arithmetic of
+    ``torch.optim.Adam`` (a test compares them) without the 70 MB of ``torch._dynamo`` and SymPy
+    that the first ``torch.optim`` optimizer imports into a kernel (docs/benchmark.md).  The
+    notebooks' own loops use ``torch.optim.Adam``.  Set ``lr`` between steps for a schedule."""
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.steps = list(params), lr, betas, eps, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        (beta1, beta2), t = self.betas, self.steps
+        step_size, root = self.lr / (1 - beta1 ** t), (1 - beta2 ** t) ** 0.5
+        for p, (mean, square) in zip(self.params, self.moments):
+            if p.grad is not None:
+                mean.lerp_(p.grad, 1 - beta1)
+                square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                p.addcdiv_(mean, (square.sqrt() / root).add_(self.eps), value=-step_size)
+
+
 # long: the whole textbook loop in one place, as notebook 07 writes it
 def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
         lr: float = 3e-3, x_test: torch.Tensor | None = None, seed: int = 0,
@@ -148,7 +164,7 @@ def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
     from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = Adam(model.parameters(), lr=lr)
     n = x_train.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     history = History()
@@ -160,12 +176,11 @@ def fit(model, x_train: torch.Tensor, *, epochs: int = 20, batch_size: int = 64,
         sums = torch.zeros(3, dtype=torch.float64)
         for step in range(steps_per_epoch):
             progress_done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * lr_factor(lr_schedule, progress_done)
+            optimizer.lr = lr * lr_factor(lr_schedule, progress_done)
             batch = data[order[step * batch_size:(step + 1) * batch_size]]
             terms = _elbo_terms_unchecked(model, batch, beta=beta, generator=generator)
             loss = -terms.elbo.mean()
-            optimizer.zero_grad(set_to_none=True)
+            model.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             error = diverged(loss.detach(), model, lr, batch_size, epoch, step)
@@ -232,16 +247,12 @@ def cached_fit(x_train: torch.Tensor, *, model_kwargs: dict | None = None,
                         f"dict(latent_dim=2), got {type(model_kwargs).__name__}")
     seed = validate_seed(seed)
     model_kwargs = dict(model_kwargs or {})
-    parameters = inspect.signature(fit).parameters
-    unknown = set(fit_kwargs) - set(parameters)
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+    unknown = set(fit_kwargs) - set(inspect.signature(fit).parameters)
+    if unknown:
         raise TypeError(f"cached_fit got unknown argument(s) {', '.join(sorted(unknown))}; it takes "
                         "x_train, model_kwargs, x_test, seed, progress, verbose and fit's arguments")
     BernoulliVAE.check_kwargs(**model_kwargs)
-    if x_train.min() < 0 or x_train.max() > 1:
-        raise ValueError("x_train must hold pixels in [0, 1]; got values in "
-                         f"[{float(x_train.min()):.3g}, {float(x_train.max()):.3g}] "
-                         "(raw 0-255 pixels? divide by 255)")
+    check_unit_interval("x_train", x_train, "hold pixels in [0, 1]", RAW_PIXELS)
     options = with_defaults(fit, fit_kwargs)
     validate_training_options(*(options[name] for name in (
         "epochs", "batch_size", "lr", "beta", "lr_schedule", "dynamic_binarization")))
