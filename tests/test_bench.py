@@ -6,6 +6,7 @@ No test asserts a speed: timings belong in ``python -m vae_teach_tools.bench``.
 import json
 import math
 import os
+import sys
 
 import ipywidgets as widgets
 import nbformat
@@ -297,6 +298,8 @@ def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypa
     assert ok["cold"]["status"] == ok["warm"]["status"] == "ok", ok["cold"]["error"]
     assert (ok["cold"]["images"], ok["warm"]["images"]) == (1, 2)   # empty cache, then shared
     assert ok["cold"]["peak_rss_mb"] > 60 and ok["cold"]["heaviest_cell"] == 0
+    if sys.platform.startswith("linux"):
+        assert 20 < ok["cold"]["peak_anon_mb"] < ok["cold"]["peak_rss_mb"]
     assert ok["cold"]["cpu_s"] > 0
     assert fails["cold"]["status"] == "failed" and "warm" not in fails
     assert "broken on purpose" in fails["cold"]["error"]
@@ -325,15 +328,16 @@ def test_notebook_part_cold_warm_memory_and_kernels_left_open(tmp_path, monkeypa
 
 def test_notebook_tables_show_every_row():
     run = {"status": "ok", "wall_s": 12.0, "cpu_s": 20.0, "peak_rss_mb": 512.4,
-           "end_rss_mb": 400.0, "images": 3, "heaviest_cell": 7, "error": None}
+           "peak_anon_mb": 371.2, "end_rss_mb": 400.0, "images": 3, "heaviest_cell": 7, "error": None}
     part = {"notebooks": [{"notebook": "07_x.ipynb", "cold": run, "warm": dict(run, wall_s=5.0)},
                           {"notebook": "08_y.ipynb",
                            "cold": dict(run, status="failed", error="cell 2: ValueError: no")}],
             "total_cold_s": 24.0, "total_warm_s": 5.0, "max_peak_rss_mb": 512.4, "n_failed": 1}
     lines = bench.format_notebook_table(part)
-    assert lines[2] == "| 07_x.ipynb | 12.0 | 5.0 | 512 | 512 | 7 | 3 | ok |"
-    assert lines[3].startswith("| 08_y.ipynb | 12.0 |  | 512 |  | 7 | 3 | failed: cell 2")
-    assert lines[-1] == "| **all** | 24.0 | 5.0 | max 512 | | | | 1 failed |"
+    assert lines[2] == "| 07_x.ipynb | 12.0 | 5.0 | 512 | 512 | 371 | 7 | 3 | ok |"
+    assert lines[3].startswith("| 08_y.ipynb | 12.0 |  | 512 |  | 371 | 7 | 3 | failed: cell 2")
+    assert lines[-1] == "| **all** | 24.0 | 5.0 | max 512 | | max 371 | | | 1 failed |"
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
     kernels = {"steps": [{"kernels": {"00.ipynb": {}}, "total": {"rss_mb": 300.0}},
                          {"kernels": {"00.ipynb": {}, "04.ipynb": {}},
                           "total": {"rss_mb": 700.0, "pss_mb": 500.0, "uss_mb": 450.0}}]}

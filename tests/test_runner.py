@@ -1,6 +1,7 @@
 """Tests of the course's notebook runner (``vae_teach_tools.runner``) on tiny notebooks made in
 a temporary folder.  Each kernel start costs a few seconds, so each run checks several things."""
 import os
+import sys
 import time
 
 import nbformat
@@ -33,8 +34,8 @@ def clean_run(tmp_path_factory):
         "print(os.getcwd())\nprint(matplotlib.get_backend())\n"
         "print(os.environ.get('VAE_TEACH_RUNNER_TEST'))",
         "for i in range(3):\n    plt.plot([0, 1], [0, i])\n    plt.show()",
-        f"import numpy as np\nblock = np.ones({ALLOCATE_MB} * 2**20 // 8)  # touched: resident\n"
-        "print(block.nbytes)\ndel block",
+        f"import numpy as np\nimport time\nblock = np.ones({ALLOCATE_MB} * 2**20 // 8)  # touched: resident\n"
+        "time.sleep(0.5)  # held for ten polls\nprint(block.nbytes)\ndel block",
         "print('last cell')")
     saved = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
@@ -77,6 +78,8 @@ def test_peak_memory_sees_a_short_lived_allocation(clean_run):
     assert alloc.peak_rss_bytes - alloc.end_rss_bytes > 0.8 * allocated
     assert by_cell[1].peak_rss_bytes < result.peak_rss_bytes - 0.8 * allocated
     assert result.seconds >= sum(record.seconds for record in result.cells)
+    if sys.platform.startswith("linux"):       # the block is the kernel's own (anonymous) memory
+        assert allocated < result.peak_anon_bytes < result.peak_rss_bytes
     assert result.rss_bytes() is None                       # the kernel has been shut down
     assert not psutil.pid_exists(result.kernel_pid) or \
         psutil.Process(result.kernel_pid).status() == psutil.STATUS_ZOMBIE

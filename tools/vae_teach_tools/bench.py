@@ -440,6 +440,7 @@ def _notebook_run_row(result) -> dict:
     return {"status": "ok" if result.ok else "failed", "wall_s": result.seconds,
             "cpu_s": result.cpu_seconds,
             "peak_rss_mb": None if result.peak_rss_bytes is None else result.peak_rss_bytes / MB,
+            "peak_anon_mb": None if result.peak_anon_bytes is None else result.peak_anon_bytes / MB,
             "end_rss_mb": result.cells[-1].end_rss_bytes / MB if result.cells else None,
             "images": result.n_images, "heaviest_cell": heaviest.cell if heaviest else None,
             "error": "; ".join(map(str, result.errors))[:300] or None,
@@ -710,18 +711,24 @@ def _mb(value) -> str:
 
 
 def format_notebook_table(part: dict) -> list[str]:
-    """Part (d) as a Markdown table: cold and warm runtime, peak RSS, pictures."""
+    """Part (d) as a Markdown table: cold and warm runtime, peak RSS, the anonymous part of the
+    cold run's RSS (the kernel's own memory, without shared-library pages), pictures."""
     lines = ["| notebook | cold s | warm s | peak RSS cold (MB) | peak RSS warm (MB) | "
-             "heaviest cell | images | status |", "|---|---|---|---|---|---|---|---|"]
+             "anon peak cold (MB) | heaviest cell | images | status |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in part["notebooks"]:
         cold, warm = row["cold"], row.get("warm") or {}
         status = cold["status"] if not cold["error"] else f"{cold['status']}: {cold['error']}"
         warm_s = f"{warm['wall_s']:.1f}" if warm else ""
         lines.append(f"| {row['notebook']} | {cold['wall_s']:.1f} | {warm_s} | "
                      f"{_mb(cold['peak_rss_mb'])} | {_mb(warm.get('peak_rss_mb'))} | "
+                     f"{_mb(cold.get('peak_anon_mb'))} | "
                      f"{cold['heaviest_cell']} | {cold['images']} | {status} |")
+    anon = [r["cold"].get("peak_anon_mb") for r in part["notebooks"]]
     lines.append(f"| **all** | {part['total_cold_s']:.1f} | {part['total_warm_s']:.1f} | "
-                 f"max {_mb(part['max_peak_rss_mb'])} | | | | {part['n_failed']} failed |")
+                 f"max {_mb(part['max_peak_rss_mb'])} | | "
+                 f"{'max ' + _mb(max(anon)) if anon and None not in anon else ''} | | | "
+                 f"{part['n_failed']} failed |")
     return lines
 
 

@@ -75,7 +75,10 @@ class RunResult:
     outputs; ``errors`` the errors (empty when the run was clean); ``cpu_seconds`` the kernel's
     CPU time (user + system, its threads and children included) up to its last cell.  With
     ``keep_kernel=True`` the kernel is still running: ``rss_bytes()`` reads its memory now,
-    ``shutdown()`` stops it."""
+    ``shutdown()`` stops it.  ``peak_anon_bytes`` (Linux; None elsewhere) is the highest
+    anonymous part of that RSS seen by the polls: the kernels' own heap, arrays and tensors,
+    without the pages of shared libraries, whose count depends on the machine's file cache as
+    much as on the notebook (docs/benchmark.md)."""
     notebook: nbformat.NotebookNode
     seconds: float
     peak_rss_bytes: int | None
@@ -84,6 +87,7 @@ class RunResult:
     cells: list[CellRecord] = field(default_factory=list)
     kernel_pid: int | None = None
     cpu_seconds: float | None = None
+    peak_anon_bytes: int | None = None
     _client: object = field(default=None, repr=False)
 
     @property
@@ -165,19 +169,41 @@ def kernel_environment(env: dict | None = None) -> dict:
 
 def _tree_rss(pid: int | None) -> int | None:
     """RSS in bytes of process ``pid`` plus all its descendants; None if it is gone."""
+    return _tree_memory(pid)[0]
+
+
+def _anon_bytes(pid: int) -> int | None:
+    """Linux: the anonymous resident memory of one process (``RssAnon`` in /proc/PID/status)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _tree_memory(pid: int | None) -> tuple[int | None, int | None]:
+    """(RSS, anonymous RSS) in bytes of process ``pid`` plus all its descendants; (None, None)
+    if it is gone; the second is None where /proc does not tell it."""
     if pid is None:
-        return None
+        return None, None
     try:
         process = psutil.Process(pid)
-        total = process.memory_info().rss
-        for child in process.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        return total
+        processes = [process] + process.children(recursive=True)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
+        return None, None
+    rss, anon = 0, 0
+    for member in processes:
+        try:
+            rss += member.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            if member is process:
+                return None, None
+            continue
+        member_anon = _anon_bytes(member.pid)
+        anon = None if anon is None or member_anon is None else anon + member_anon
+    return rss, anon
 
 
 def _tree_cpu_seconds(pid: int | None) -> float | None:
@@ -224,6 +250,7 @@ class _MemoryWatch:
     def __init__(self, pid: int, interval: float):
         self.pid, self.interval = pid, interval
         self.peak = self.window_peak = 0
+        self.anon_peak: int | None = None     # the highest anonymous RSS polled (Linux)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="vae-teach-rss", daemon=True)
@@ -231,11 +258,13 @@ class _MemoryWatch:
         self._thread.start()
 
     def poll(self) -> int | None:
-        rss = _tree_rss(self.pid)
+        rss, anon = _tree_memory(self.pid)
         if rss is not None:
             with self._lock:
                 self.peak = max(self.peak, rss)
                 self.window_peak = max(self.window_peak, rss)
+                if anon is not None:
+                    self.anon_peak = max(self.anon_peak or 0, anon)
         return rss
 
     def include(self, value: int | None) -> None:
@@ -300,10 +329,10 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
     except Exception as error:  # noqa: BLE001 -- a failing notebook is a result, not a crash
         failure = error
     seconds = time.perf_counter() - start
-    peak = None
+    peak = anon_peak = None
     if meter.watch is not None:
         meter.watch.stop()
-        peak = meter.watch.peak
+        peak, anon_peak = meter.watch.peak, meter.watch.anon_peak
 
     errors = _errors_in_outputs(nb)
     if failure is not None and not _is_cell_error(failure):
@@ -314,7 +343,8 @@ def execute_notebook(notebook, *, cwd=None, timeout: float | None = 600, env: di
     kept = client if keep_kernel and client.km is not None else None
     return RunResult(notebook=nb, seconds=seconds, peak_rss_bytes=peak,
                      n_images=count_images(nb), errors=errors, cells=meter.cells,
-                     kernel_pid=meter.pid, cpu_seconds=meter.cpu, _client=kept)
+                     kernel_pid=meter.pid, cpu_seconds=meter.cpu, peak_anon_bytes=anon_peak,
+                     _client=kept)
 
 
 def _open_notebook(notebook) -> tuple[nbformat.NotebookNode, Path]:
