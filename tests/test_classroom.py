@@ -59,6 +59,7 @@ pytestmark = pytest.mark.classroom
 
 requests = pytest.importorskip("requests")
 psutil = pytest.importorskip("psutil")
+from vae_teach_tools.runner import anon_rss_bytes  # noqa: E402  (after the skips above)
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_DIR = ROOT / "bench_results"
@@ -282,6 +283,7 @@ class MemoryWatch(threading.Thread):
         super().__init__(daemon=True)
         self.hub, self.period = hub, period
         self.kernel_peak: dict[str, int] = {}   # kernel id -> peak RSS (bytes)
+        self.kernel_anon_peak: dict[str, int] = {}   # kernel id -> peak anonymous RSS (Linux)
         self.total_peak = 0
         self.stopped = threading.Event()
 
@@ -299,6 +301,9 @@ class MemoryWatch(threading.Thread):
                     if "kernel-" in arg and arg.endswith(".json"):
                         kid = Path(arg).stem[len("kernel-"):]
                         self.kernel_peak[kid] = max(self.kernel_peak.get(kid, 0), rss)
+                        anon = anon_rss_bytes(proc.pid)
+                        if anon is not None:
+                            self.kernel_anon_peak[kid] = max(self.kernel_anon_peak.get(kid, 0), anon)
             self.total_peak = max(self.total_peak, total)
             self.stopped.wait(self.period)
 
@@ -389,6 +394,7 @@ async def run_notebook(hub: Hub, user: str, path: str, watch: MemoryWatch) -> di
     result["seconds"] = time.monotonic() - started
     await asyncio.sleep(0.5)   # one more RSS poll after the last cell
     result["peak_rss"] = watch.kernel_peak.get(kernel_id, 0)
+    result["peak_anon"] = watch.kernel_anon_peak.get(kernel_id)
     result["code_cells"] = len(cells)
     await loop.run_in_executor(None, lambda: hub.user_api(user, "DELETE", f"/sessions/{session_id}"))
     return result
@@ -456,14 +462,15 @@ def _table(result: dict, n_students: int, hub_peak: int) -> str:
              + " then ".join(c.split("_")[0] for c in CHAPTERS)
              + f" in a fresh kernel; {os.cpu_count()} CPU cores; load average "
              f"{[round(x, 2) for x in os.getloadavg()]} at the end.", "",
-             "| student | " + " | ".join(f"{c.split('_')[0]} wall | {c.split('_')[0]} peak RSS"
-                                          for c in CHAPTERS) + " | total wall |",
+             "| student | " + " | ".join(f"{c.split('_')[0]} wall | {c.split('_')[0]} peak RSS "
+                                          f"(anonymous)" for c in CHAPTERS) + " | total wall |",
              "|---|" + "---|---|" * len(CHAPTERS) + "---|"]
     for user, runs in result["students"].items():
         cols = []
         for chapter in CHAPTERS:
             run = runs[chapter]
-            cols += [f"{run['seconds']:.1f} s", f"{run['peak_rss'] / 2**20:.0f} MiB"]
+            anon = "" if run.get("peak_anon") is None else f" ({run['peak_anon'] / 2**20:.0f})"
+            cols += [f"{run['seconds']:.1f} s", f"{run['peak_rss'] / 2**20:.0f}{anon} MiB"]
         total = sum(run["seconds"] for run in runs.values())
         lines.append(f"| {user} | " + " | ".join(cols) + f" | {total:.1f} s |")
     lines += ["", f"Whole class: {result['seconds']:.1f} s wall; peak RSS of all the hub's "
@@ -545,7 +552,7 @@ def test_class_on_a_hub(tmp_path):
         REPORT_DIR.mkdir(exist_ok=True)
         (REPORT_DIR / "classroom.md").write_text(table + "\n")
         (REPORT_DIR / "classroom.json").write_text(json.dumps({
-            "students": {u: {c: {k: run[k] for k in ("seconds", "peak_rss", "code_cells")}
+            "students": {u: {c: {k: run[k] for k in ("seconds", "peak_rss", "peak_anon", "code_cells")}
                              for c, run in runs.items()}
                          for u, runs in result["students"].items()},
             "class_seconds": result["seconds"], "hub_peak_rss": watch.total_peak,
@@ -565,6 +572,9 @@ def test_class_on_a_hub(tmp_path):
                                     f"{run['outputs'][-2000:]}")
                 if run["peak_rss"] <= 0:
                     failures.append(f"{user} {chapter}: its kernel's memory was never measured")
+                elif sys.platform.startswith("linux") and not 0 < run["peak_anon"] < run["peak_rss"]:
+                    failures.append(f"{user} {chapter}: anonymous peak {run['peak_anon']} is not "
+                                    f"a part of the RSS peak {run['peak_rss']}")
         assert not failures, "\n\n".join(failures)
         assert after == before, ("the shared cache changed: "
                                  f"{sorted(set(after.items()) ^ set(before.items()))}")

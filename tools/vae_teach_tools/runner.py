@@ -38,7 +38,8 @@ import psutil
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 
 __all__ = ["CellError", "CellRecord", "RunResult", "execute_notebook", "count_images",
-           "kernel_environment", "select_notebooks", "notebook_folder", "add_notebooks_option"]
+           "kernel_environment", "select_notebooks", "notebook_folder", "add_notebooks_option",
+           "anon_rss_bytes"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _tree_rss(pid: int | None) -> int | None:
     return _tree_memory(pid)[0]
 
 
-def _anon_bytes(pid: int) -> int | None:
+def anon_rss_bytes(pid: int) -> int | None:
     """Linux: the anonymous resident memory of one process (``RssAnon`` in /proc/PID/status)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -201,7 +202,7 @@ def _tree_memory(pid: int | None) -> tuple[int | None, int | None]:
             if member is process:
                 return None, None
             continue
-        member_anon = _anon_bytes(member.pid)
+        member_anon = anon_rss_bytes(member.pid)
         anon = None if anon is None or member_anon is None else anon + member_anon
     return rss, anon
 
