@@ -365,11 +365,11 @@ def train_or_load(kind: str, config: dict, build, model_kwargs: dict, history_ty
 
     ``config`` (JSON-ready) determines the model; the entry is ``<kind>-<key>.pt`` with ``key`` a
     hash of ``config``.  Each folder of ``cache_dirs()`` is searched for a valid entry (see the
-    module docstring); if one is found, ``build(**model_kwargs)`` receives its weights and the
-    dataclass ``history_type`` its history's fields.  Otherwise ``train()`` -> ``(model,
-    history)`` runs (under the entry's lock in the first writable folder, re-checking the entry
-    once the lock is held) and the result is stored.  ``loaded(history)`` and
-    ``trained(history)`` give the line printed when ``verbose``.  Returns ``(model, history)``, the model in eval mode.
+    module docstring); if one is found, ``build(**model_kwargs)`` gets its weights and the
+    dataclass ``history_type`` its history.  Otherwise ``train()`` -> ``(model, history)`` runs
+    (under the entry's lock in the first writable folder, re-checking the entry once the lock is
+    held) and the result is stored.  ``loaded(history)`` / ``trained(history)`` give the line
+    printed when ``verbose``.  Returns ``(model, history)``, the model in eval mode.
     """
     name = f"{kind}-{config_key(config)}.pt"
     if _RECORDER is not None:

@@ -173,15 +173,22 @@ def _tree_rss(pid: int | None) -> int | None:
     return _tree_memory(pid)[0]
 
 
-def anon_rss_bytes(pid: int) -> int | None:
-    """Linux: the anonymous resident memory of one process (``RssAnon`` in /proc/PID/status)."""
+def _status_bytes(pid: int, name: str) -> int | None:
+    """Linux: one memory line of /proc/PID/status (``VmHWM``, ``RssAnon``...) in bytes; None
+    where it cannot be read."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
+            if line.startswith(f"{name}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def anon_rss_bytes(pid: int) -> int | None:
+    """Linux: the anonymous resident memory of one process (``RssAnon``): its heap, arrays and
+    tensors, without the pages of shared libraries."""
+    return _status_bytes(pid, "RssAnon")
 
 
 def _tree_memory(pid: int | None) -> tuple[int | None, int | None]:
@@ -226,13 +233,7 @@ def _tree_cpu_seconds(pid: int | None) -> float | None:
 
 def _high_water_mark(pid: int) -> int | None:
     """Linux: the process's peak RSS since start or since the last reset (VmHWM), in bytes."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _status_bytes(pid, "VmHWM")
 
 
 def _reset_high_water_mark(pid: int) -> bool:
